@@ -1,0 +1,36 @@
+"""Call asyncio code from synchronous code through one persistent background event loop.
+
+from sincpro_async_worker import sync_bridge
+
+@sync_bridge
+async def fetch(url: str) -> bytes: ...
+
+data = fetch("https://example.org")  # runs on the worker loop, returns bytes
+"""
+
+from .core import Settings, WorkerStats, configure, run_async_task, shutdown, stats
+from .decorators import fire_and_forget, sync_bridge
+from .domain import DispatcherInterface, WorkerInterface
+from .exceptions import ConfigurationError, DeadlockError, WorkerNotRunningError
+from .infrastructure import Dispatcher, EventLoop, Worker
+
+__version__ = "1.0.0"
+
+__all__ = (
+    "ConfigurationError",
+    "DeadlockError",
+    "Dispatcher",
+    "DispatcherInterface",
+    "EventLoop",
+    "Settings",
+    "Worker",
+    "WorkerInterface",
+    "WorkerNotRunningError",
+    "WorkerStats",
+    "configure",
+    "fire_and_forget",
+    "run_async_task",
+    "shutdown",
+    "stats",
+    "sync_bridge",
+)

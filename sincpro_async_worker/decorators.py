@@ -1,0 +1,222 @@
+"""`@sync_bridge` and `@fire_and_forget`: async functions as plain synchronous callables.
+
+Both are built with `wrapt`, so they work on module functions, instance methods,
+classmethods and staticmethods alike, and keep the wrapped function's signature, name,
+docstring and `__wrapped__`. `wrapt.mark_as_sync` makes the result report as synchronous
+to `inspect.iscoroutinefunction()`: frameworks use that check to decide whether to await
+a callable, and a wrapper that still looked async would be awaited by mistake.
+
+Typing follows the `ParamSpec` pattern: the public functions are fully typed through
+`@overload`s, the `wrapt` wrapper functions inside take `Any`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from typing import Any, Protocol, TypeVar, overload
+
+import wrapt
+from typing_extensions import ParamSpec
+
+from .core import get_dispatcher
+from .infrastructure.dispatcher import check_timeout
+
+__all__ = ["fire_and_forget", "sync_bridge"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Y = TypeVar("Y")
+C = TypeVar("C")
+
+
+class _SyncBridgeFactory(Protocol):
+    """What `sync_bridge(timeout=...)` returns: the decorator itself."""
+
+    @overload
+    def __call__(
+        self, func: classmethod[C, P, Coroutine[Any, Any, R]], /
+    ) -> classmethod[C, P, R]: ...
+    @overload
+    def __call__(self, func: staticmethod[P, Coroutine[Any, Any, R]], /) -> staticmethod[P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, Coroutine[Any, Any, R]], /) -> Callable[P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, AsyncIterator[Y]], /) -> Callable[P, Iterator[Y]]: ...
+
+
+class _FireAndForgetFactory(Protocol):
+    """What `fire_and_forget(timeout=...)` returns: the decorator itself."""
+
+    @overload
+    def __call__(
+        self, func: classmethod[C, P, Coroutine[Any, Any, R]], /
+    ) -> classmethod[C, P, concurrent.futures.Future[R]]: ...
+    @overload
+    def __call__(
+        self, func: staticmethod[P, Coroutine[Any, Any, R]], /
+    ) -> staticmethod[P, concurrent.futures.Future[R]]: ...
+    @overload
+    def __call__(
+        self, func: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> Callable[P, concurrent.futures.Future[R]]: ...
+
+
+@overload
+def sync_bridge(func: classmethod[C, P, Coroutine[Any, Any, R]], /) -> classmethod[C, P, R]: ...
+@overload
+def sync_bridge(func: staticmethod[P, Coroutine[Any, Any, R]], /) -> staticmethod[P, R]: ...
+@overload
+def sync_bridge(func: Callable[P, Coroutine[Any, Any, R]], /) -> Callable[P, R]: ...
+@overload
+def sync_bridge(func: Callable[P, AsyncIterator[Y]], /) -> Callable[P, Iterator[Y]]: ...
+@overload
+def sync_bridge(*, timeout: float | None = None) -> _SyncBridgeFactory: ...
+def sync_bridge(func: Any = None, /, *, timeout: float | None = None) -> Any:
+    """Turn an `async def` into a plain synchronous callable with the same signature.
+
+    Each call runs the coroutine on the process-wide worker loop and returns its result
+    (or raises its exception), exactly like `run_async_task(coro, timeout)`. An async
+    generator function becomes a generator function: each `next()` runs one step on the
+    loop, `timeout` bounds each step, and leaving the loop early closes the async
+    generator on the loop. Use bare (`@sync_bridge`) or with `timeout=` seconds.
+
+    Raises `TypeError` at decoration time for anything that is not an `async def` (or
+    async generator function), and `ValueError` for a negative, NaN or infinite timeout.
+    """
+    check_timeout(timeout)
+    if func is None:
+        return lambda f: _decorate(f, "sync_bridge", timeout, allow_generators=True)
+    return _decorate(func, "sync_bridge", timeout, allow_generators=True)
+
+
+@overload
+def fire_and_forget(
+    func: classmethod[C, P, Coroutine[Any, Any, R]], /
+) -> classmethod[C, P, concurrent.futures.Future[R]]: ...
+@overload
+def fire_and_forget(
+    func: staticmethod[P, Coroutine[Any, Any, R]], /
+) -> staticmethod[P, concurrent.futures.Future[R]]: ...
+@overload
+def fire_and_forget(
+    func: Callable[P, Coroutine[Any, Any, R]], /
+) -> Callable[P, concurrent.futures.Future[R]]: ...
+@overload
+def fire_and_forget(*, timeout: float | None = None) -> _FireAndForgetFactory: ...
+def fire_and_forget(func: Any = None, /, *, timeout: float | None = None) -> Any:
+    """Turn an `async def` into a synchronous callable that returns a `Future` at once.
+
+    Each call schedules the coroutine on the process-wide worker loop, exactly like
+    `run_async_task(coro, timeout, fire_and_forget=True)`. `timeout` bounds the task;
+    `future.cancel()` cancels it on the loop; a failure nobody retrieves is logged.
+
+    Raises `TypeError` at decoration time for anything that is not an `async def`
+    (async generator functions included: there is no single result to wait for), and
+    `ValueError` for a negative, NaN or infinite timeout.
+    """
+    check_timeout(timeout)
+    if func is None:
+        return lambda f: _decorate(f, "fire_and_forget", timeout, allow_generators=False)
+    return _decorate(func, "fire_and_forget", timeout, allow_generators=False)
+
+
+def _decorate(func: Any, name: str, timeout: float | None, *, allow_generators: bool) -> Any:
+    if isinstance(func, (classmethod, staticmethod)):
+        # Wrap the function inside and rebuild the descriptor around it, so both
+        # decorator orders behave the same.
+        return type(func)(
+            _decorate(func.__func__, name, timeout, allow_generators=allow_generators)
+        )
+    if inspect.iscoroutinefunction(func):
+        wrapper = _blocking_call(timeout) if name == "sync_bridge" else _future_call(timeout)
+    elif inspect.isasyncgenfunction(func) and allow_generators:
+        wrapper = _generator_call(timeout)
+    else:
+        raise _not_decoratable(func, name)
+    return wrapt.mark_as_sync(wrapt.FunctionWrapper(func, wrapper))
+
+
+def _blocking_call(timeout: float | None) -> Callable[..., Any]:
+    execute = get_dispatcher().execute
+
+    def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return execute(wrapped(*args, **kwargs), timeout)
+
+    return call
+
+
+def _future_call(timeout: float | None) -> Callable[..., Any]:
+    execute_async = get_dispatcher().execute_async
+
+    def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return execute_async(wrapped(*args, **kwargs), timeout)
+
+    return call
+
+
+def _generator_call(timeout: float | None) -> Callable[..., Any]:
+    def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return _iterate(wrapped(*args, **kwargs), timeout)
+
+    return call
+
+
+def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None, None]:
+    """Drive `agen` one step per `next()` on the worker loop; close it there on exit.
+
+    All steps run in one context, copied from the caller at the first step, so context
+    variables the generator sets survive from one step to the next.
+    """
+    dispatcher = get_dispatcher()
+    context = contextvars.copy_context()
+    exhausted = False
+    try:
+        while True:
+            item = dispatcher.execute(_step(agen), timeout, context=context)
+            if item is _EXHAUSTED:
+                exhausted = True
+                return
+            yield item
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if not exhausted and aclose is not None:
+            closing = dispatcher.execute_async(aclose(), context=context)
+            # On the loop thread (the generator was garbage collected there) nobody may
+            # wait: the close runs as soon as the current callback returns.
+            if not dispatcher.on_loop_thread():
+                closing.result(timeout)
+
+
+_EXHAUSTED: Any = object()
+
+
+async def _step(agen: AsyncIterator[Y]) -> Y:
+    # Ending is not a failure: report it with a sentinel, not StopAsyncIteration.
+    try:
+        return await agen.__anext__()
+    except StopAsyncIteration:
+        return _EXHAUSTED  # type: ignore[no-any-return]
+
+
+def _not_decoratable(func: Any, name: str) -> TypeError:
+    if inspect.isasyncgenfunction(func):
+        return TypeError(
+            f"@{name} cannot wrap the async generator function {func.__qualname__}: it "
+            "has no single result for a Future; use @sync_bridge to iterate it "
+            "synchronously"
+        )
+    if not callable(func):
+        hint = (
+            f"; for a timeout, write @{name}(timeout={func!r})"
+            if isinstance(func, (int, float))
+            else ""
+        )
+        return TypeError(f"@{name} expects an async def function, got {func!r}{hint}")
+    label = getattr(func, "__qualname__", repr(func))
+    return TypeError(
+        f"@{name} expects an async def function, but {label} is not one; define it with "
+        "`async def`, or call it directly if it is already synchronous"
+    )

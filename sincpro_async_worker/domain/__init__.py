@@ -1,0 +1,6 @@
+"""The contracts the core depends on; the infrastructure package implements them."""
+
+from .dispatcher import DispatcherInterface
+from .worker import WorkerInterface
+
+__all__ = ["DispatcherInterface", "WorkerInterface"]

@@ -1,0 +1,25 @@
+"""Errors raised by the library.
+
+Each one subclasses the builtin a caller would already catch (`RuntimeError`), so code
+written against the original library keeps working, and each message says what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigurationError", "DeadlockError", "WorkerNotRunningError"]
+
+
+class WorkerNotRunningError(RuntimeError):
+    """The worker cannot take or finish the task: it is shutting down, was shut down
+    before the task started, or its thread is gone."""
+
+
+class DeadlockError(RuntimeError):
+    """A blocking call was made from the worker loop's own thread.
+
+    Blocking there would wait for a loop that can never run again, so it is refused at once.
+    """
+
+
+class ConfigurationError(RuntimeError):
+    """`configure()` was called while the worker is running."""

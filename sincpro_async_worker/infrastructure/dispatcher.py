@@ -1,0 +1,147 @@
+"""Checking requests and routing them to a worker.
+
+Every bad request is refused here, before anything is scheduled, with an error that
+names what was received and what to do instead. A refused coroutine is closed, so it
+never runs and Python does not warn that it was never awaited.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import inspect
+import math
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar, cast, final
+
+from ..domain.worker import WorkerInterface
+from . import runtime
+from .worker import discard
+
+__all__ = ["Dispatcher", "check_timeout"]
+
+T = TypeVar("T")
+
+
+@final
+class Dispatcher:
+    """Routes coroutines to a worker: the process-wide one unless another is given.
+
+    `Dispatcher()` is cheap and every instance without an explicit worker shares the one
+    process-wide worker, so code written as `Dispatcher().execute(coro)` keeps working.
+    An explicit worker (anything satisfying `WorkerInterface`) is started on first use.
+    """
+
+    __slots__ = ("_worker",)
+
+    def __init__(self, worker: WorkerInterface | None = None) -> None:
+        self._worker = worker
+
+    def execute(
+        self,
+        task: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> T:
+        """Run `task` on the worker loop and return its result, blocking this thread.
+
+        Raises the task's own exception unchanged, `TimeoutError` when `timeout`
+        expires (the task is cancelled on the loop), and `DeadlockError` when called
+        from the loop's own thread. The task runs in `context` if given, otherwise in a
+        copy of the caller's context.
+        """
+        coro = as_coroutine(task, "run_async_task")
+        check_timeout(timeout, coro)
+        return self._target(coro).run_blocking(coro, timeout, context=context)
+
+    def execute_async(
+        self,
+        task: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> concurrent.futures.Future[T]:
+        """Schedule `task` and return a `concurrent.futures.Future` at once.
+
+        `timeout` bounds the task itself; `future.cancel()` cancels it on the loop.
+        """
+        coro = as_coroutine(task, "run_async_task")
+        check_timeout(timeout, coro)
+        return self._target(coro).run_coroutine(coro, timeout, context=context)
+
+    def on_loop_thread(self) -> bool:
+        """Whether the caller runs on the worker loop's thread, where it must not block."""
+        worker = runtime.existing_worker() if self._worker is None else self._worker
+        return worker is not None and worker.owns_current_thread()
+
+    def _target(self, coro: Coroutine[Any, Any, Any]) -> WorkerInterface:
+        worker = self._worker
+        try:
+            if worker is None:
+                return runtime.current_worker()
+            if not worker.is_running():
+                worker.start()
+        except BaseException:
+            discard(coro)  # it will never run; spare the "never awaited" warning
+            raise
+        return worker
+
+
+def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
+    """Return `task` as a fresh coroutine, or raise an error that says what to pass."""
+    if inspect.iscoroutine(task):
+        state = inspect.getcoroutinestate(task)
+        if state != inspect.CORO_CREATED:
+            name = task.__qualname__
+            raise RuntimeError(
+                f"{api}() got the coroutine {name}() that has already "
+                f"{'finished or been closed' if state == inspect.CORO_CLOSED else 'started'}; "
+                f"a coroutine runs once, so call {name}() again to get a fresh one"
+            )
+        return cast("Coroutine[Any, Any, T]", task)
+    if inspect.isawaitable(task):
+        return _await(task)
+    raise _not_awaitable(task, api)
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def _not_awaitable(task: object, api: str) -> TypeError:
+    if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(
+        getattr(task, "__func__", None)
+    ):
+        name = getattr(task, "__qualname__", repr(task))
+        return TypeError(
+            f"{api}() expects a coroutine, but got the coroutine function {name} "
+            f"itself; did you mean {name}()?"
+        )
+    if inspect.isasyncgen(task) or inspect.isasyncgenfunction(task):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the async generator {task!r}; "
+            "iterate it with `async for` inside a coroutine, or decorate its function "
+            "with @sync_bridge to iterate it from sync code"
+        )
+    return TypeError(
+        f"{api}() expects a coroutine or another awaitable, but got "
+        f"{type(task).__qualname__} {task!r}; pass the result of calling an async "
+        "function, e.g. fetch() rather than fetch"
+    )
+
+
+def check_timeout(timeout: object, coro: object = None) -> None:
+    """Accept `None` or a finite number of seconds >= 0; refuse (and close `coro`) otherwise."""
+    if timeout is None:
+        return
+    problem: type[Exception] | None = None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        problem, text = TypeError, f"timeout must be a number of seconds or None, got {timeout!r}"
+    elif math.isnan(timeout) or timeout < 0:
+        problem, text = ValueError, f"timeout must be >= 0 seconds, got {timeout!r}"
+    elif math.isinf(timeout):
+        problem, text = ValueError, "timeout=inf is not a deadline; pass timeout=None for no limit"
+    if problem is not None:
+        discard(coro)
+        raise problem(text)

@@ -1,0 +1,304 @@
+"""One asyncio event loop running forever in one named daemon thread.
+
+This module owns the loop's whole lifecycle: creating it (through a configurable factory),
+keeping it alive when a task lets `SystemExit` or `KeyboardInterrupt` escape, draining and
+cancelling its tasks at shutdown, and closing it properly (async generators, the default
+executor). It knows nothing about how work is submitted; that is the worker's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, final
+
+from ..exceptions import DeadlockError, WorkerNotRunningError
+
+__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "EventLoop", "LoopFactory"]
+
+logger = logging.getLogger("sincpro_async_worker")
+
+T = TypeVar("T")
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+#: Same default as asyncio's own debug-mode ``slow_callback_duration``.
+DEFAULT_SLOW_TASK_THRESHOLD = 0.1
+#: How long start() waits for the thread to report a running loop before giving up.
+_START_TIMEOUT = 30.0
+#: After the grace period, how long cancelled tasks get to run their cleanup.
+_CANCEL_GRACE = 1.0
+#: How long shutdown() waits for the thread to end once the loop has been told to stop.
+_JOIN_TIMEOUT = 5.0
+
+
+def describe_task(task: asyncio.Task[Any]) -> str:
+    """Name a task the way a user recognises it: by its coroutine's qualified name."""
+    coro = task.get_coro()
+    name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+    return f"{name} ({task.get_name()})"
+
+
+@final
+class EventLoop:
+    """An asyncio event loop running in a background daemon thread.
+
+    Thread-safety: every public method may be called from any thread. `start()` and
+    `shutdown()` are idempotent, and an `EventLoop` can be started again after a shutdown
+    (it gets a fresh loop and thread). `shutdown()` refuses to run on the loop's own thread,
+    where joining the thread would deadlock.
+    """
+
+    def __init__(
+        self,
+        loop_factory: LoopFactory | None = None,
+        *,
+        thread_name: str = "sincpro-async-worker",
+        slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
+        is_busy: Callable[[], bool] | None = None,
+    ) -> None:
+        self._loop_factory: LoopFactory = loop_factory or asyncio.new_event_loop
+        self._thread_name = thread_name
+        self._slow_task_threshold = slow_task_threshold
+        self._is_busy = is_busy
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread and wait until its loop is running.
+
+        Raises `WorkerNotRunningError` (chained to the cause) if the loop factory fails
+        or the loop does not come up within 30 s.
+        """
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = threading.Event()
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            thread = threading.Thread(
+                target=self._run, args=(ready, failure), name=self._thread_name, daemon=True
+            )
+            thread.start()
+            if not ready.wait(_START_TIMEOUT):
+                self._stopping.set()
+                raise WorkerNotRunningError(
+                    f"the event loop did not start within {_START_TIMEOUT:.0f} s; "
+                    "check that the configured loop_factory returns a new, unstarted loop"
+                )
+            if failure:
+                raise WorkerNotRunningError(
+                    f"could not create the event loop: the loop_factory raised {failure[0]!r}"
+                ) from failure[0]
+            self._thread = thread
+            if self._slow_task_threshold is not None:
+                threading.Thread(
+                    target=self._watch,
+                    args=(self._slow_task_threshold,),
+                    name=f"{self._thread_name}-watchdog",
+                    daemon=True,
+                ).start()
+
+    def is_running(self) -> bool:
+        """Whether the loop runs and has not been told to stop for good.
+
+        Cheap enough for every call: the thread sets `_stopping` on its way out, however
+        it leaves, so there is no need to ask the thread whether it is alive.
+        """
+        return self._thread is not None and not self._stopping.is_set()
+
+    def thread_alive(self) -> bool:
+        """Whether the loop's thread is still alive, stopping or not."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        """Drain, cancel, close and join, in that order.
+
+        Tasks on the loop get up to `timeout` seconds (`None`: no limit) to finish; the
+        rest are cancelled, each logged at WARNING by name, and get one more second to run
+        their cleanup. Then async generators are finalised, the default executor is shut
+        down, the loop is closed and the thread joined. Idempotent.
+        """
+        self.refuse_loop_thread("shutdown()")
+        with self._lock:
+            thread, loop = self._thread, self._loop
+            if thread is None or loop is None:
+                return
+            if thread.is_alive() and not loop.is_closed():
+                drained = asyncio.run_coroutine_threadsafe(self._drain(timeout), loop)
+                limit = None if timeout is None else timeout + 2 * _CANCEL_GRACE
+                try:
+                    drained.result(limit)
+                except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                    logger.warning(
+                        "The event loop did not drain within %s s; stopping it anyway "
+                        "(a task is probably blocking it with synchronous work)",
+                        limit,
+                    )
+                self._stopping.set()
+                try:
+                    loop.call_soon_threadsafe(loop.stop)
+                except RuntimeError:  # the loop closed itself meanwhile
+                    pass
+                thread.join(_JOIN_TIMEOUT)
+                if thread.is_alive():
+                    logger.warning(
+                        "The worker thread did not stop within %.0f s; leaving it behind "
+                        "(it is a daemon thread and will not keep the process alive)",
+                        _JOIN_TIMEOUT,
+                    )
+            self._stopping.set()
+            self._thread = None
+
+    def refuse_loop_thread(self, what: str) -> None:
+        """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""
+        if threading.get_ident() == self._thread_id and self.thread_alive():
+            raise DeadlockError(
+                f"{what} was called from the worker loop's own thread, where waiting for "
+                "the loop would deadlock; call it from ordinary sync code (or, inside a "
+                "coroutine, await the work directly)"
+            )
+
+    # -- used by the worker ------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop; `WorkerNotRunningError` if `start()` has not succeeded."""
+        loop = self._loop
+        if loop is None or self._thread is None:
+            raise WorkerNotRunningError("the event loop is not running; call start() first")
+        return loop
+
+    @property
+    def thread_id(self) -> int | None:
+        """Identifier of the loop's thread, or None before the first start."""
+        return self._thread_id
+
+    def run_coroutine(
+        self, coro: Coroutine[Any, Any, T], timeout: float | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Schedule `coro` on the loop with plain `asyncio.run_coroutine_threadsafe`.
+
+        Kept for code written against the original `EventLoop` class; the worker uses
+        its own, faster submission path. `timeout` bounds the task itself.
+        """
+        if timeout is not None:
+            coro = asyncio.wait_for(coro, timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    # -- the loop thread -----------------------------------------------------------------
+
+    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        try:
+            loop = self._loop_factory()
+            if not isinstance(loop, asyncio.AbstractEventLoop):
+                raise TypeError(
+                    f"loop_factory must return an asyncio event loop, got {loop!r}; "
+                    "pass the factory itself, e.g. configure(loop_factory=uvloop.new_event_loop)"
+                )
+        except BaseException as exc:  # reported to start() in the calling thread
+            failure.append(exc)
+            ready.set()
+            return
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._thread_id = threading.get_ident()
+        loop.call_soon(ready.set)
+        stopping = self._stopping
+        try:
+            while not stopping.is_set():
+                try:
+                    loop.run_forever()
+                except BaseException as exc:
+                    # A task let SystemExit or KeyboardInterrupt escape. asyncio has already
+                    # stored it on the task, so its caller gets it; the loop must live on.
+                    logger.debug("Event loop interrupted by %r; resuming it", exc)
+        finally:
+            self._close(loop)
+
+    async def _drain(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        deadline = None if timeout is None else loop.time() + timeout
+        await asyncio.sleep(0)  # let submissions already queued become tasks
+        while True:
+            pending = {task for task in asyncio.all_tasks(loop) if task is not me}
+            remaining = None if deadline is None else deadline - loop.time()
+            if not pending or (remaining is not None and remaining <= 0):
+                break
+            await asyncio.wait(pending, timeout=remaining)
+        for task in pending:
+            logger.warning(
+                "Cancelled %s at shutdown: it did not finish within the %s s grace period",
+                describe_task(task),
+                timeout,
+            )
+            task.cancel()
+        if pending:
+            _, stubborn = await asyncio.wait(pending, timeout=_CANCEL_GRACE)
+            for task in stubborn:
+                logger.warning("%s ignored its cancellation at shutdown", describe_task(task))
+
+    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            if not loop.is_closed():
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                try:
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                except RuntimeError as exc:
+                    # At interpreter exit (3.12+) no new thread may start, and
+                    # shutdown_default_executor() starts one to join the executor.
+                    logger.debug("Default executor not shut down cleanly: %r", exc)
+                loop.close()
+        except BaseException:
+            logger.debug("Error while closing the event loop", exc_info=True)
+        finally:
+            asyncio.set_event_loop(None)
+            self._stopping.set()
+
+    # -- the watchdog thread -------------------------------------------------------------
+
+    def _watch(self, threshold: float) -> None:
+        """Report tasks that block the loop with synchronous work.
+
+        Every half threshold, while the worker has work, it posts a no-op to the loop and
+        waits for it. A loop that does not run it within `threshold` is blocked; the task
+        that was current through the whole stall is the culprit, and is logged once the
+        loop is free again with how long it held it.
+        """
+        stopping, loop = self._stopping, self._loop
+        assert loop is not None
+        period = max(threshold / 2, 0.005)
+        beat = threading.Event()
+        while not stopping.wait(period):
+            if self._is_busy is not None and not self._is_busy():
+                continue
+            beat.clear()
+            posted = time.monotonic()
+            try:
+                loop.call_soon_threadsafe(beat.set)
+            except RuntimeError:  # loop closed
+                return
+            if beat.wait(threshold):
+                continue
+            culprit = asyncio.current_task(loop)
+            while not beat.wait(period) and not stopping.is_set():
+                if asyncio.current_task(loop) is not culprit:
+                    culprit = None
+            if culprit is not None:
+                logger.warning(
+                    "%s blocked the event loop for %.3f s with synchronous work; every "
+                    "other task and caller waited meanwhile (move the blocking call into "
+                    "loop.run_in_executor() or use its async equivalent)",
+                    describe_task(culprit),
+                    time.monotonic() - posted,
+                )

@@ -1,0 +1,188 @@
+"""The one worker of this process: settings, lazy start, shutdown, exit and fork.
+
+All process-wide state lives here and nowhere else. The worker starts on first use under
+a lock (double-checked, so the fast path takes no lock); `atexit` drains it gracefully;
+`os.register_at_fork` gives a forked child a clean slate, so its first call starts the
+child's own worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass, replace
+
+from ..exceptions import ConfigurationError
+from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, LoopFactory
+from .worker import Worker, WorkerStats
+
+__all__ = [
+    "Settings",
+    "configure",
+    "current_worker",
+    "existing_worker",
+    "settings",
+    "shutdown",
+    "stats",
+]
+
+logger = logging.getLogger("sincpro_async_worker")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the process-wide worker is built. See `configure()`."""
+
+    exit_grace_period: float = 5.0
+    loop_factory: LoopFactory | None = None
+    max_in_flight: int | None = None
+    slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+_lock = threading.Lock()
+_worker: Worker | None = None
+_settings = Settings()
+
+
+def settings() -> Settings:
+    """The settings the next worker will be built with."""
+    return _settings
+
+
+def existing_worker() -> Worker | None:
+    """The process-wide worker if one has been started, without starting one."""
+    return _worker
+
+
+def current_worker() -> Worker:
+    """The running process-wide worker, started (or replaced, if its thread died) now."""
+    global _worker
+    worker = _worker
+    if worker is not None and (worker.is_running() or worker.owns_current_thread()):
+        # The loop thread itself may submit while the worker drains at shutdown.
+        return worker
+    with _lock:
+        worker = _worker
+        if worker is None or not worker.is_running():
+            if worker is not None:
+                logger.debug("The worker's thread has stopped; starting a new one")
+                worker.shutdown(0)
+            worker = Worker(
+                _settings.loop_factory,
+                max_in_flight=_settings.max_in_flight,
+                slow_task_threshold=_settings.slow_task_threshold,
+            )
+            worker.start()
+            _worker = worker
+            logger.debug("Started the sincpro_async_worker event loop thread")
+        return worker
+
+
+def shutdown(timeout: float | None = 5.0) -> None:
+    """Stop the process-wide worker gracefully; see `Worker.shutdown`. Idempotent.
+
+    New callers wait for it to finish and then get a fresh worker.
+    """
+    global _worker
+    if timeout is not None and (math.isnan(timeout) or timeout < 0):
+        raise ValueError(f"shutdown() timeout must be >= 0 seconds or None, got {timeout!r}")
+    worker = _worker
+    if worker is not None:
+        worker.event_loop.refuse_loop_thread("shutdown()")
+    with _lock:
+        worker, _worker = _worker, None
+        if worker is not None:
+            worker.shutdown(timeout)
+            logger.debug("Stopped the sincpro_async_worker event loop thread")
+
+
+def stats() -> WorkerStats:
+    """Counters of the current worker (all zero when none has started)."""
+    worker = _worker
+    return WorkerStats() if worker is None else worker.stats()
+
+
+def configure(
+    *,
+    exit_grace_period: float | _Unset = UNSET,
+    loop_factory: LoopFactory | _Unset | None = UNSET,
+    max_in_flight: int | _Unset | None = UNSET,
+    slow_task_threshold: float | _Unset | None = UNSET,
+) -> Settings:
+    """Change how the next worker is built; arguments left out keep their value."""
+    global _settings
+    changes: dict[str, object] = {}
+    if exit_grace_period is not UNSET:
+        changes["exit_grace_period"] = _seconds("exit_grace_period", exit_grace_period, False)
+    if slow_task_threshold is not UNSET:
+        changes["slow_task_threshold"] = _seconds("slow_task_threshold", slow_task_threshold, True)
+    if loop_factory is not UNSET:
+        if loop_factory is not None and not callable(loop_factory):
+            raise TypeError(
+                f"loop_factory must be a callable returning a new event loop, got "
+                f"{loop_factory!r}; e.g. configure(loop_factory=uvloop.new_event_loop)"
+            )
+        changes["loop_factory"] = loop_factory
+    if max_in_flight is not UNSET:
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
+        ):
+            raise TypeError(f"max_in_flight must be a whole number or None, got {max_in_flight!r}")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(
+                f"max_in_flight must be at least 1 (or None for no bound), got {max_in_flight}"
+            )
+        changes["max_in_flight"] = max_in_flight
+    with _lock:
+        if _worker is not None and _worker.is_running():
+            raise ConfigurationError(
+                "configure() was called while the worker is running; call it before the "
+                "first task, or call shutdown() first (the next task starts a worker with "
+                "the new settings)"
+            )
+        _settings = replace(_settings, **changes)  # type: ignore[arg-type]  # validated above
+        return _settings
+
+
+def _seconds(name: str, value: object, none_allowed: bool) -> float | None:
+    if value is None and none_allowed:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " or None" if none_allowed else ""
+        raise TypeError(f"{name} must be a number of seconds{hint}, got {value!r}")
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _shutdown_at_exit() -> None:
+    shutdown(_settings.exit_grace_period)
+
+
+def _reset_in_child() -> None:
+    """After fork: forget the parent's worker without touching its loop or thread.
+
+    Only the forking thread survives in the child, so the parent's loop thread is gone;
+    its tasks belong to the parent and must not run twice. Futures the child still holds
+    are failed so nothing waits for them forever.
+    """
+    global _lock, _worker
+    _lock = threading.Lock()
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.forget_after_fork()
+
+
+atexit.register(_shutdown_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)

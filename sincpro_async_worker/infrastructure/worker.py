@@ -1,0 +1,582 @@
+"""Submitting coroutines to the event loop and delivering their outcomes.
+
+The hot path is here, so it is written for speed without giving up any guarantee:
+
+* Submissions go into a deque. Only a submission that finds no wake-up pending writes to
+  the loop's self-pipe (`call_soon_threadsafe`); one callback then starts every queued
+  job. A burst of a thousand submissions costs a handful of wake-ups, not a thousand.
+* On Python 3.12+ tasks start eagerly: a coroutine that finishes without suspending is
+  done inside that same callback, with no further loop iteration.
+* A blocking caller sleeps on a pre-acquired lock that the loop releases, not on a
+  Condition-based future; fire-and-forget callers get a `concurrent.futures.Future`.
+* Jobs are slotted objects without reference cycles, so a hundred thousand outstanding
+  tasks do not feed the cyclic garbage collector.
+* Counters are only ever written on the loop thread, so they need no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, final
+
+from ..exceptions import DeadlockError, WorkerNotRunningError
+from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, EventLoop, LoopFactory
+
+__all__ = ["TaskFuture", "Worker", "WorkerStats", "discard"]
+
+logger = logging.getLogger("sincpro_async_worker")
+
+T = TypeVar("T")
+
+#: After our own timeout fires, how long a blocking caller waits for the task to
+#: acknowledge its cancellation, so that its `finally` blocks have run when we return.
+_CANCEL_ACK_TIMEOUT = 1.0
+#: Blocking waits wake this often to check that the worker thread is still alive.
+_LIVENESS_CHECK = 0.5
+
+if sys.version_info >= (3, 12):
+
+    def _create_task(
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+    ) -> asyncio.Task[Any]:
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+
+elif sys.version_info >= (3, 11):
+
+    def _create_task(
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+    ) -> asyncio.Task[Any]:
+        return loop.create_task(coro, context=context)
+
+else:
+
+    def _create_task(
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+    ) -> asyncio.Task[Any]:
+        # 3.10 has no context= parameter; a task copies the context it is created in.
+        return context.run(loop.create_task, coro)
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """A snapshot of the worker's counters since it started.
+
+    `running` counts tasks accepted and not yet finished (queued or on the loop). Every
+    accepted task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`.
+    """
+
+    submitted: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    timed_out: int = 0
+
+
+class TaskFuture(concurrent.futures.Future[T]):
+    """The `concurrent.futures.Future` returned by fire-and-forget calls.
+
+    `cancel()` also cancels the task on the loop. A failure that nobody retrieves (through
+    `result()` or `exception()`) is logged once, with its traceback, when the future is
+    garbage collected, the way asyncio reports a task exception that was never retrieved.
+    """
+
+    _job: _Job | None = None
+    _name = "?"
+    _observed = False
+
+    def cancel(self) -> bool:
+        job = self._job
+        cancelled = super().cancel()
+        if cancelled and job is not None:
+            job.request_cancel()
+        return cancelled
+
+    def result(self, timeout: float | None = None) -> T:
+        self._observed = True
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._observed = True
+        return super().exception(timeout)
+
+    def __del__(self) -> None:
+        if self._observed or not self.done() or self.cancelled():
+            return
+        exc = super().exception(0)
+        if exc is not None:
+            logger.error(
+                "Fire-and-forget task %s failed and its exception was never retrieved",
+                self._name,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+
+
+class _Job:
+    """One submitted coroutine, from acceptance to the delivery of its outcome.
+
+    Created on the caller's thread; from then on its fields are only touched on the loop
+    thread, except `cancel_requested`/`timed_out`, which callers set before posting a
+    cancellation to the loop.
+    """
+
+    __slots__ = (
+        "cancel_requested",
+        "context",
+        "coro",
+        "holds_slot",
+        "settled",
+        "task",
+        "timed_out",
+        "timeout",
+        "timer",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        coro: Awaitable[Any],
+        worker: Worker,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        self.coro: Awaitable[Any] | None = coro
+        self.context = contextvars.copy_context() if context is None else context
+        self.worker = worker
+        self.task: asyncio.Task[Any] | None = None
+        self.timeout = timeout
+        self.timer: asyncio.TimerHandle | None = None
+        self.cancel_requested = False
+        self.timed_out = False
+        self.holds_slot = False
+        self.settled = False
+
+    def on_done(self, task: asyncio.Task[Any]) -> None:
+        """Task completion callback (loop thread): count and deliver the outcome."""
+        self.task = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        exc: BaseException | None
+        if task.cancelled():
+            exc = self.cancellation()
+        else:
+            self.timed_out = False  # it finished before our cancellation reached it
+            exc = task.exception()
+        self.settle(task.result() if exc is None else None, exc)
+
+    def settle(self, result: Any, exc: BaseException | None) -> None:
+        """Record the outcome in the counters and hand it to the caller, exactly once."""
+        if self.settled:
+            return
+        self.settled = True
+        self.worker._finished(self, exc)
+        if exc is None:
+            self.deliver_result(result)
+        else:
+            self.deliver_exception(exc)
+
+    def request_cancel(self) -> None:
+        """Cancel the task on the loop; callable from any thread."""
+        self.cancel_requested = True
+        self.worker._call_on_loop(self._cancel)
+
+    def expire(self) -> None:
+        """Cancel the task because its timeout ran out; callable from any thread."""
+        self.timed_out = True
+        self.request_cancel()
+
+    def cancellation(self) -> BaseException:
+        """What the caller gets for a task we cancelled: ours was a timeout, or a cancel."""
+        return self.timeout_error() if self.timed_out else concurrent.futures.CancelledError()
+
+    def timeout_error(self) -> TimeoutError:
+        return TimeoutError(
+            f"the task did not finish within its {self.timeout} s timeout and was "
+            "cancelled on the worker loop; raise the timeout if the work needs longer"
+        )
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def deliver_result(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def deliver_exception(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+
+class _BlockingJob(_Job):
+    """A job whose caller sleeps on `done`: acquired at creation, released by the loop."""
+
+    __slots__ = ("done", "failed", "outcome")
+
+    def __init__(
+        self,
+        coro: Awaitable[Any],
+        worker: Worker,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(coro, worker, timeout, context)
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.outcome: Any = None
+        self.failed = False
+
+    def deliver_result(self, result: Any) -> None:
+        self.outcome = result
+        self.done.release()
+
+    def deliver_exception(self, exc: BaseException) -> None:
+        self.outcome = exc
+        self.failed = True
+        self.done.release()
+
+    def wait(self) -> Any:
+        """Block the calling thread until the outcome is in, then return or raise it."""
+        try:
+            finished = self._acquire(self.timeout)
+            if not finished:
+                # Our deadline, not the coroutine's: cancel it on the loop and give it a
+                # moment to run its cleanup, so nothing of it outlives this call.
+                self.expire()
+                finished = self._acquire(_CANCEL_ACK_TIMEOUT)
+        except BaseException:
+            # KeyboardInterrupt (or anything else) while we wait: the task must not keep
+            # running for a caller that has gone away.
+            self.request_cancel()
+            raise
+        if not finished:
+            raise self.timeout_error()
+        if self.failed:
+            exc: BaseException = self.outcome
+            self.outcome = None
+            raise exc
+        return self.outcome
+
+    def _acquire(self, timeout: float | None) -> bool:
+        # Wake now and then to notice a worker thread that died under us.
+        done, worker = self.done, self.worker
+        deadline = None if timeout is None else time.monotonic() + timeout
+        step = _LIVENESS_CHECK
+        while True:
+            if deadline is not None:
+                step = min(deadline - time.monotonic(), _LIVENESS_CHECK)
+                if step <= 0:
+                    return False
+            if done.acquire(timeout=step):
+                return True
+            if not worker._thread_alive():
+                worker._abandon(self)
+
+
+class _FutureJob(_Job):
+    """A job whose outcome goes to a `TaskFuture`."""
+
+    __slots__ = ("future",)
+
+    def __init__(
+        self,
+        coro: Awaitable[Any],
+        worker: Worker,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(coro, worker, timeout, context)
+        self.future: TaskFuture[Any] = TaskFuture()
+        self.future._job = self
+        self.future._name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+
+    def deliver_result(self, result: Any) -> None:
+        future = self.future
+        future._job = None
+        try:
+            future.set_result(result)
+        except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
+            pass
+
+    def deliver_exception(self, exc: BaseException) -> None:
+        future = self.future
+        future._job = None
+        try:
+            future.set_exception(exc)
+        except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
+            pass
+
+
+@final
+class Worker:
+    """Runs coroutines on an `EventLoop` and hands their outcomes back to threads.
+
+    Thread-safety: `run_coroutine()`, `run_blocking()` and `stats()` may be called from any
+    thread, concurrently. `start()` and `shutdown()` are idempotent; after `shutdown()` the
+    worker may be started again.
+    """
+
+    def __init__(
+        self,
+        loop_factory: LoopFactory | None = None,
+        *,
+        max_in_flight: int | None = None,
+        slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
+    ) -> None:
+        self._event_loop = EventLoop(
+            loop_factory, slow_task_threshold=slow_task_threshold, is_busy=self._busy
+        )
+        self._queue: deque[_Job] = deque()
+        self._wakeup_pending = False
+        self._accepting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread_id: int | None = None
+        self._active: set[_Job] = set()
+        self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
+        self._submitted = self._succeeded = self._failed = 0
+        self._cancelled = self._timed_out = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop thread (if needed) and accept work."""
+        self._event_loop.start()
+        self._loop = self._event_loop.loop
+        self._loop_thread_id = self._event_loop.thread_id
+        self._accepting = True
+
+    def is_running(self) -> bool:
+        """Whether the worker accepts work and its thread is alive."""
+        return self._accepting and self._event_loop.is_running()
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        """Stop accepting work, drain for up to `timeout` s, cancel the rest, stop.
+
+        Work accepted before the call is given the grace period; later submissions from
+        other threads get `WorkerNotRunningError`. Anything the loop could not resolve is
+        failed with `WorkerNotRunningError`, so no caller is left waiting. Idempotent.
+        """
+        self._event_loop.refuse_loop_thread("shutdown()")
+        self._accepting = False
+        self._event_loop.shutdown(timeout)
+        self._loop_thread_id = None
+        self._abandon_all()
+
+    def owns_current_thread(self) -> bool:
+        """Whether the calling thread is this worker's loop thread."""
+        return threading.get_ident() == self._loop_thread_id
+
+    @property
+    def event_loop(self) -> EventLoop:
+        """The `EventLoop` this worker runs its tasks on."""
+        return self._event_loop
+
+    # -- submission ------------------------------------------------------------------
+
+    def run_coroutine(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> concurrent.futures.Future[T]:
+        """Schedule `coro` and return a future for its outcome at once.
+
+        `timeout` bounds the task from when it starts: when it runs out the task is
+        cancelled and the future fails with `TimeoutError`. Cancelling the future
+        cancels the task. Allowed from the loop thread too. The task runs in `context`
+        if given, otherwise in a copy of the caller's context.
+        """
+        job = _FutureJob(coro, self, timeout, context)
+        self._submit(job)
+        return job.future
+
+    def run_blocking(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> T:
+        """Run `coro` and block the calling thread until its outcome is in.
+
+        On `timeout` the task is cancelled on the loop and `TimeoutError` raised; a
+        `TimeoutError` raised by the coroutine itself propagates unchanged. From the loop
+        thread it raises `DeadlockError` at once, since the loop could never run the task.
+        """
+        if threading.get_ident() == self._loop_thread_id:
+            discard(coro)
+            raise DeadlockError(
+                "a blocking call was made from the worker loop's own thread, where it "
+                "would wait forever for itself; inside a coroutine, await the coroutine "
+                "directly, or submit it with fire_and_forget=True"
+            )
+        job = _BlockingJob(coro, self, timeout, context)
+        self._submit(job)
+        result: T = job.wait()
+        return result
+
+    def stats(self) -> WorkerStats:
+        """A snapshot of the counters; exact when the worker is idle."""
+        finished = self._succeeded + self._failed + self._cancelled + self._timed_out
+        submitted = self._submitted + len(self._queue)
+        return WorkerStats(
+            submitted=submitted,
+            running=submitted - finished,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            cancelled=self._cancelled,
+            timed_out=self._timed_out,
+        )
+
+    def _submit(self, job: _Job) -> None:
+        on_loop_thread = threading.get_ident() == self._loop_thread_id
+        if not self._accepting and not (on_loop_thread and self._event_loop.is_running()):
+            raise self._not_accepting(job)
+        if self._slots is not None and not on_loop_thread:
+            self._take_slot(job)
+        queue = self._queue
+        queue.append(job)
+        if not self._accepting and not on_loop_thread:
+            # shutdown() began while we were appending; take the job back if the loop
+            # has not yet, or leave it to the loop, which resolves it either way.
+            try:
+                queue.remove(job)
+            except ValueError:
+                return
+            self._release_slot(job)
+            raise self._not_accepting(job)
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            self._call_on_loop(self._start_queued)
+
+    def _not_accepting(self, job: _Job) -> WorkerNotRunningError:
+        discard(job.coro)
+        return WorkerNotRunningError(
+            "the worker is shutting down and takes no new work; submit again once "
+            "shutdown() has returned (the next call then starts a fresh worker)"
+        )
+
+    def _take_slot(self, job: _Job) -> None:
+        slots = self._slots
+        assert slots is not None
+        if not slots.acquire(blocking=False):
+            deadline = None if job.timeout is None else time.monotonic() + job.timeout
+            while not slots.acquire(timeout=_LIVENESS_CHECK):
+                if not self._accepting:
+                    raise self._not_accepting(job)
+                if deadline is not None and time.monotonic() >= deadline:
+                    discard(job.coro)
+                    raise TimeoutError(
+                        f"no in-flight slot freed up within the {job.timeout} s timeout "
+                        "(max_in_flight is reached); raise max_in_flight or the timeout"
+                    )
+        job.holds_slot = True
+
+    def _release_slot(self, job: _Job) -> None:
+        if job.holds_slot:
+            job.holds_slot = False
+            assert self._slots is not None
+            self._slots.release()
+
+    def _call_on_loop(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is None:
+            raise WorkerNotRunningError("the worker has not been started; call start() first")
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:
+            # The loop is closed: whatever we wanted from it is resolved by _abandon_all.
+            logger.debug("Loop closed before %r could run", callback)
+
+    # -- on the loop thread ----------------------------------------------------------
+
+    def _start_queued(self) -> None:
+        self._wakeup_pending = False
+        queue, loop, active = self._queue, self._loop, self._active
+        assert loop is not None
+        for _ in range(len(queue)):
+            job = queue.popleft()
+            self._submitted += 1
+            coro, job.coro = job.coro, None
+            if job.cancel_requested:
+                discard(coro)
+                job.settle(None, job.cancellation())
+                continue
+            try:
+                task = _create_task(loop, coro, job.context)
+            except BaseException as exc:
+                # Eager start ran the coroutine's first step here, and it let SystemExit
+                # or KeyboardInterrupt escape through the Task constructor.
+                job.settle(None, exc)
+                continue
+            if task.done():  # eager start finished it already: deliver without a hop
+                job.on_done(task)
+                continue
+            job.task = task
+            active.add(job)
+            task.add_done_callback(job.on_done)
+            if job.timeout is not None and isinstance(job, _FutureJob):
+                job.timer = loop.call_later(job.timeout, job.expire)
+
+    def _finished(self, job: _Job, exc: BaseException | None) -> None:
+        self._active.discard(job)
+        self._release_slot(job)
+        if exc is None:
+            self._succeeded += 1
+        elif job.timed_out:
+            self._timed_out += 1
+        elif isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
+            self._cancelled += 1
+        else:
+            self._failed += 1
+
+    def _busy(self) -> bool:
+        return bool(self._active)
+
+    # -- failure paths ---------------------------------------------------------------
+
+    def _thread_alive(self) -> bool:
+        return self._event_loop.thread_alive()
+
+    def _abandon(self, job: _Job, why: str = "the worker stopped before the task finished") -> None:
+        """The loop can no longer resolve `job`: fail it rather than leave its caller waiting."""
+        self._active.discard(job)
+        discard(job.coro)
+        job.settle(None, WorkerNotRunningError(f"{why}; the next call starts a fresh worker"))
+
+    def _abandon_all(self, why: str = "the worker stopped before the task finished") -> None:
+        while self._queue:
+            self._abandon(self._queue.popleft(), why)
+        for job in list(self._active):
+            self._abandon(job, why)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: let go of the parent's work without touching its loop.
+
+        The loop thread does not exist in the child and its tasks are the parent's, so
+        they are never run here; futures the child still holds fail instead of hanging.
+        Semaphore and loop are left alone: another parent thread may have held their
+        locks at the moment of the fork.
+        """
+        self._accepting = False
+        self._loop_thread_id = None
+        self._slots = None
+        for job in (*self._queue, *self._active):
+            job.holds_slot = False
+        self._abandon_all("the task was submitted in the parent process before os.fork()")
+
+
+def discard(coro: object) -> None:
+    """Close a coroutine that will never run, so Python does not warn it was never awaited."""
+    close = getattr(coro, "close", None)
+    if callable(close):
+        close()

@@ -1,0 +1,76 @@
+"""Shared fixtures: a clean worker per test, and a guard on the library's logging."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sincpro_async_worker as saw
+from sincpro_async_worker.infrastructure import runtime
+
+LOGGER = "sincpro_async_worker"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "library_logs: the test expects the library to log above DEBUG"
+    )
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with default settings and no worker, and leaves none behind.
+
+    It also fails any test during which the library logged above DEBUG, unless the test
+    is marked `library_logs`: in normal operation the library must stay quiet.
+    """
+    runtime.shutdown(5)
+    runtime.configure(**vars(runtime.Settings()))
+    logger = logging.getLogger(LOGGER)
+    assert logger.handlers == [], "the library must not install logging handlers"
+    records = _Records()
+    logger.addHandler(records)
+    try:
+        yield
+        runtime.shutdown(5)
+        runtime.configure(**vars(runtime.Settings()))
+    finally:
+        logger.removeHandler(records)
+    if request.node.get_closest_marker("library_logs") is None:
+        loud = [r for r in records.records if r.levelno > logging.DEBUG]
+        assert not loud, f"unexpected library log records: {[r.getMessage() for r in loud]}"
+
+
+def run_python(
+    code: str, *, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (this venv's), with the library importable."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+__all__ = ["LOGGER", "ROOT", "run_python", "saw"]

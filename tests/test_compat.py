@@ -1,0 +1,146 @@
+"""Code written against the original library's classes keeps working (SPEC 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import pytest
+
+from sincpro_async_worker import (
+    Dispatcher,
+    DispatcherInterface,
+    EventLoop,
+    Worker,
+    WorkerInterface,
+)
+from sincpro_async_worker.exceptions import WorkerNotRunningError
+
+T = TypeVar("T")
+
+
+async def add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+def test_dispatcher_execute_and_execute_async() -> None:
+    dispatcher = Dispatcher()
+    assert dispatcher.execute(add(1, 2), 5) == 3
+    future = dispatcher.execute_async(add(2, 3))
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(5) == 5
+
+
+def test_every_dispatcher_shares_the_process_wide_loop() -> None:
+    async def loop_id() -> int:
+        return id(asyncio.get_running_loop())
+
+    assert Dispatcher().execute(loop_id()) == Dispatcher().execute(loop_id())
+
+
+def test_dispatcher_satisfies_its_interface() -> None:
+    assert isinstance(Dispatcher(), DispatcherInterface)
+
+
+def test_worker_lifecycle_and_run_coroutine() -> None:
+    worker = Worker()
+    assert isinstance(worker, WorkerInterface)
+    assert not worker.is_running()
+    worker.start()
+    try:
+        assert worker.is_running()
+        assert worker.run_coroutine(add(1, 1)).result(5) == 2
+        assert worker.run_blocking(add(2, 2)) == 4
+    finally:
+        worker.shutdown()
+    assert not worker.is_running()
+    with pytest.raises(WorkerNotRunningError, match="takes no new work"):
+        worker.run_coroutine(add(0, 0))
+
+
+def test_event_loop_lifecycle_and_run_coroutine() -> None:
+    loop = EventLoop()
+    assert not loop.is_running()
+    loop.start()
+    loop.start()  # idempotent
+    try:
+        assert loop.is_running()
+        assert loop.run_coroutine(add(3, 4)).result(5) == 7
+        with pytest.raises(TimeoutError):
+            loop.run_coroutine(asyncio.sleep(10), timeout=0.01).result(5)
+    finally:
+        loop.shutdown()
+    assert not loop.is_running()
+    loop.shutdown()  # idempotent
+    loop.start()  # and restartable
+    try:
+        assert loop.run_coroutine(add(1, 1)).result(5) == 2
+    finally:
+        loop.shutdown()
+
+
+class RecordingWorker:
+    """A fake worker: the dispatcher depends only on WorkerInterface."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.running = True
+
+    def is_running(self) -> bool:
+        return self.running
+
+    def owns_current_thread(self) -> bool:
+        return False
+
+    def run_coroutine(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> concurrent.futures.Future[T]:
+        self.calls.append("run_coroutine")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future.set_result(asyncio.run(_as_coro(coro)))
+        return future
+
+    def run_blocking(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> T:
+        self.calls.append("run_blocking")
+        return asyncio.run(_as_coro(coro))
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        self.running = False
+
+
+async def _as_coro(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+def test_dispatcher_accepts_any_worker_that_satisfies_the_interface() -> None:
+    fake = RecordingWorker()
+    assert isinstance(fake, WorkerInterface)
+    dispatcher = Dispatcher(fake)
+    assert dispatcher.execute(add(1, 2)) == 3
+    assert dispatcher.execute_async(add(1, 3)).result(0) == 4
+    assert fake.running
+    assert fake.calls == ["run_blocking", "run_coroutine"]
+
+
+def test_dispatcher_validates_before_reaching_the_worker() -> None:
+    fake = RecordingWorker()
+    with pytest.raises(TypeError, match="did you mean"):
+        Dispatcher(fake).execute(add)  # type: ignore[arg-type]  # the point of the test
+    assert fake.calls == []

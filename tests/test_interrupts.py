@@ -1,0 +1,51 @@
+"""Ctrl-C in a blocked caller cancels the task and re-raises (SPEC 2.4)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+from .conftest import ROOT
+
+SCRIPT = """
+import asyncio, sys
+from sincpro_async_worker import run_async_task, stats
+
+async def long_call():
+    print("started", flush=True)
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        print("task cancelled", flush=True)
+        raise
+
+try:
+    run_async_task(long_call())
+except KeyboardInterrupt:
+    print("caller interrupted", flush=True)
+run_async_task(asyncio.sleep(0))  # the loop has handled the cancellation by now
+print("running", stats().running, flush=True)
+"""
+
+
+def test_keyboard_interrupt_in_a_blocked_caller_cancels_the_task() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "started"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.split("\n")[:3] == ["caller interrupted", "task cancelled", "running 0"] or (
+        out.split("\n")[:3] == ["task cancelled", "caller interrupted", "running 0"]
+    ), out

@@ -1,0 +1,343 @@
+"""Lazy start, shutdown, restart, exit and configuration (SPEC 2.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sincpro_async_worker import (
+    ConfigurationError,
+    WorkerNotRunningError,
+    configure,
+    run_async_task,
+    shutdown,
+    stats,
+)
+from sincpro_async_worker.infrastructure import runtime
+
+from .conftest import run_python
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sincpro-async-worker"]
+
+
+def test_the_worker_starts_lazily_on_first_use() -> None:
+    assert worker_threads() == []
+    assert run_async_task(asyncio.sleep(0, "x")) == "x"
+    assert len(worker_threads()) == 1
+
+
+def test_48_threads_making_their_first_call_together_get_one_thread_and_one_loop() -> None:
+    result = run_python(
+        """
+        import asyncio, threading
+        from sincpro_async_worker import run_async_task
+
+        barrier = threading.Barrier(48)
+        loops, errors = set(), []
+
+        async def which_loop():
+            return id(asyncio.get_running_loop())
+
+        def first_call():
+            barrier.wait()
+            try:
+                loops.add(run_async_task(which_loop(), timeout=30))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_call) for _ in range(48)]
+        for t in threads: t.start()
+        for t in threads: t.join(60)
+        workers = [t for t in threading.enumerate() if t.name == "sincpro-async-worker"]
+        print(len(loops), len(workers), errors)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1", "[]"]
+
+
+def test_shutdown_lets_pending_work_finish() -> None:
+    gate = threading.Event()
+    done = []
+
+    async def pending() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 5)
+        done.append(True)
+
+    future = run_async_task(pending(), fire_and_forget=True)
+    threading.Timer(0.05, gate.set).start()
+    shutdown(timeout=10)
+    assert done == [True]
+    assert future.result(0) is None
+    assert worker_threads() == []
+
+
+@pytest.mark.library_logs
+def test_shutdown_cancels_what_does_not_finish_in_time_and_logs_it_by_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cancelled = threading.Event()
+    started = threading.Event()
+
+    async def never_finishes() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    future = run_async_task(never_finishes(), fire_and_forget=True)
+    assert started.wait(5)
+    with caplog.at_level(logging.WARNING, logger="sincpro_async_worker"):
+        shutdown(timeout=0.05)
+    assert cancelled.is_set()
+    assert future.cancelled() or isinstance(future.exception(0), BaseException)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("never_finishes" in m and "Cancelled" in m for m in messages), messages
+
+
+def test_shutdown_is_idempotent_and_the_api_restarts_after_it() -> None:
+    run_async_task(asyncio.sleep(0))
+    first = runtime.existing_worker()
+    shutdown()
+    shutdown()
+    assert worker_threads() == []
+    assert run_async_task(asyncio.sleep(0, "again")) == "again"
+    assert runtime.existing_worker() is not first
+    assert len(worker_threads()) == 1
+
+
+def test_shutdown_before_any_use_is_a_no_op() -> None:
+    shutdown()
+    assert worker_threads() == []
+
+
+def test_shutdown_closes_the_loop_its_async_generators_and_executor() -> None:
+    closed = threading.Event()
+
+    async def agen() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.set()
+
+    async def start_generator() -> asyncio.AbstractEventLoop:
+        gen = agen()
+        await gen.__anext__()  # left suspended: only shutdown_asyncgens closes it
+        keep.append(gen)
+        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0)
+        return asyncio.get_running_loop()
+
+    keep: list[object] = []
+    loop = run_async_task(start_generator())
+    shutdown()
+    assert closed.is_set()
+    assert loop.is_closed()
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
+
+
+def test_submissions_while_shutting_down_get_a_clear_error_or_a_fresh_worker() -> None:
+    gate = threading.Event()
+
+    async def hold() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 5)
+
+    run_async_task(hold(), fire_and_forget=True)
+    stopper = threading.Thread(target=shutdown, kwargs={"timeout": 10})
+    old = runtime.existing_worker()
+    assert old is not None
+    stopper.start()
+    while old.is_running():  # wait until shutdown() has begun
+        time.sleep(0.001)
+    with pytest.raises(WorkerNotRunningError, match="shutting down"):
+        old.run_blocking(asyncio.sleep(0))
+    gate.set()
+    # A call through the public API waits for the shutdown, then gets a new worker.
+    assert run_async_task(asyncio.sleep(0, "fresh"), timeout=10) == "fresh"
+    stopper.join(10)
+    assert runtime.existing_worker() is not old
+
+
+def test_pending_fire_and_forget_work_finishes_at_interpreter_exit(tmp_path: Path) -> None:
+    out = tmp_path / "written.txt"
+    result = run_python(
+        f"""
+        import asyncio
+        from sincpro_async_worker import run_async_task
+
+        async def write_later():
+            await asyncio.sleep(0.3)
+            open({str(out)!r}, "w").write("written")
+
+        run_async_task(write_later(), fire_and_forget=True)
+        # main returns at once: the exit handler must let the task finish
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == "written"
+    assert result.stderr == ""
+
+
+def test_work_that_outlasts_the_exit_grace_period_is_cancelled_and_logged(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "written.txt"
+    result = run_python(
+        f"""
+        import asyncio, logging
+        from sincpro_async_worker import configure, run_async_task
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=0.2)
+
+        async def quick():
+            await asyncio.sleep(0.01)
+            open({str(out)!r}, "a").write("quick;")
+
+        async def too_long_for_exit():
+            await asyncio.sleep(30)
+            open({str(out)!r}, "a").write("slow;")
+
+        run_async_task(quick(), fire_and_forget=True)
+        run_async_task(too_long_for_exit(), fire_and_forget=True)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == "quick;"
+    assert "WARNING Cancelled too_long_for_exit" in result.stderr
+    assert "quick" not in result.stderr
+
+
+def test_configure_loop_factory_builds_the_worker_loop() -> None:
+    made: list[asyncio.AbstractEventLoop] = []
+
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        made.append(loop)
+        return loop
+
+    configure(loop_factory=factory)
+
+    async def current() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    assert run_async_task(current()) is made[0]
+
+
+def test_configure_accepts_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")  # installed by `make test` on every platform we run
+    configure(loop_factory=uvloop.new_event_loop)
+
+    async def loop_type() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_async_task(loop_type()).startswith("uvloop")
+
+
+def test_a_loop_factory_that_fails_gives_a_clear_error() -> None:
+    def broken() -> asyncio.AbstractEventLoop:
+        raise OSError("no more file descriptors")
+
+    configure(loop_factory=broken)
+    with pytest.raises(WorkerNotRunningError, match="loop_factory raised"):
+        run_async_task(asyncio.sleep(0))
+
+
+def test_configure_while_running_is_refused_with_the_fix() -> None:
+    run_async_task(asyncio.sleep(0))
+    with pytest.raises(ConfigurationError, match=r"call shutdown\(\) first"):
+        configure(exit_grace_period=1)
+    shutdown()
+    configure(exit_grace_period=1)
+    assert runtime.settings().exit_grace_period == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"exit_grace_period": -1}, ValueError),
+        ({"exit_grace_period": None}, TypeError),
+        ({"max_in_flight": 0}, ValueError),
+        ({"max_in_flight": 1.5}, TypeError),
+        ({"slow_task_threshold": float("nan")}, ValueError),
+        ({"loop_factory": "uvloop"}, TypeError),
+    ],
+)
+def test_configure_rejects_bad_values(kwargs: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error, match=next(iter(kwargs))):
+        configure(**kwargs)  # type: ignore[arg-type]  # the point of the test
+
+
+def test_in_flight_bound_blocks_callers_until_a_slot_frees() -> None:
+    configure(max_in_flight=2)
+    release = asyncio.Event()
+    loop_holder: list[asyncio.AbstractEventLoop] = []
+
+    async def wait_for_release() -> str:
+        loop_holder.append(asyncio.get_running_loop())
+        await release.wait()
+        return "released"
+
+    first = run_async_task(wait_for_release(), fire_and_forget=True)
+    second = run_async_task(wait_for_release(), fire_and_forget=True)
+    third_submitted = threading.Event()
+    third: list[object] = []
+
+    def third_caller() -> None:
+        third.append(run_async_task(asyncio.sleep(0, "third"), fire_and_forget=True))
+        third_submitted.set()
+
+    caller = threading.Thread(target=third_caller)
+    caller.start()
+    # Negative check: the third caller is held back while both slots are taken.
+    assert not third_submitted.wait(0.3)
+    assert stats().running == 2
+    loop_holder[0].call_soon_threadsafe(release.set)
+    assert third_submitted.wait(5)
+    caller.join(5)
+    assert first.result(5) == second.result(5) == "released"
+
+
+def test_stats_return_to_zero_in_flight_after_a_burst_of_mixed_work() -> None:
+    async def ok() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("no")
+
+    futures: list[concurrent.futures.Future[Any]] = []
+    futures += [run_async_task(ok(), fire_and_forget=True) for _ in range(200)]
+    futures += [run_async_task(fail(), fire_and_forget=True) for _ in range(50)]
+    slow = [run_async_task(asyncio.sleep(10), fire_and_forget=True) for _ in range(20)]
+    for future in slow[:10]:
+        future.cancel()
+    for future in slow[10:]:
+        with pytest.raises(TimeoutError):
+            run_async_task(asyncio.sleep(10), timeout=0.01)
+        future.cancel()
+    for _ in range(30):
+        run_async_task(ok())
+    concurrent_wait = [f.exception(5) for f in futures]
+    assert sum(e is None for e in concurrent_wait) == 200
+    run_async_task(asyncio.sleep(0))  # cancellations posted before this have been handled
+    snapshot = stats()
+    assert snapshot.running == 0
+    assert snapshot.submitted == 200 + 50 + 20 + 10 + 30 + 1
+    assert snapshot.succeeded == 200 + 30 + 1
+    assert snapshot.failed == 50
+    assert snapshot.cancelled == 20
+    assert snapshot.timed_out == 10

@@ -1,0 +1,87 @@
+"""What the library logs: unobserved failures and loop-blocking tasks, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+
+import pytest
+
+from sincpro_async_worker import configure, run_async_task
+
+LOGGER = "sincpro_async_worker"
+
+
+async def fail_later() -> None:
+    await asyncio.sleep(0)
+    raise ValueError("nobody looked at me")
+
+
+@pytest.mark.library_logs
+def test_an_unobserved_fire_and_forget_failure_is_logged_once_with_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    future = run_async_task(fail_later(), fire_and_forget=True)
+    while not future.done():
+        time.sleep(0.001)
+    with caplog.at_level(logging.ERROR, logger=LOGGER):
+        del future
+        gc.collect()
+    errors = [r for r in caplog.records if r.name == LOGGER]
+    assert len(errors) == 1
+    assert "fail_later" in errors[0].getMessage()
+    assert errors[0].exc_info is not None
+    assert isinstance(errors[0].exc_info[1], ValueError)
+
+
+def test_an_observed_failure_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    future = run_async_task(fail_later(), fire_and_forget=True)
+    assert isinstance(future.exception(timeout=5), ValueError)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        del future
+        gc.collect()
+    assert [r for r in caplog.records if r.levelno > logging.DEBUG] == []
+
+
+def test_a_failure_retrieved_through_result_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    future = run_async_task(fail_later(), fire_and_forget=True)
+    with pytest.raises(ValueError, match="nobody"):
+        future.result(timeout=5)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        del future
+        gc.collect()
+    assert [r for r in caplog.records if r.levelno > logging.DEBUG] == []
+
+
+@pytest.mark.library_logs
+def test_a_task_blocking_the_loop_is_reported_with_its_name_and_duration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure(slow_task_threshold=0.05)
+
+    async def crunch_synchronously() -> str:
+        await asyncio.sleep(0)
+        time.sleep(0.4)  # the mistake being reported
+        return "done"
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert run_async_task(crunch_synchronously(), timeout=10) == "done"
+        assert run_async_task(asyncio.sleep(0, "loop alive"), timeout=10) == "loop alive"
+    reports = [r.getMessage() for r in caplog.records if "blocked the event loop" in r.getMessage()]
+    assert len(reports) == 1, reports
+    assert "crunch_synchronously" in reports[0]
+    seconds = float(reports[0].split(" for ")[1].split(" s")[0])
+    assert seconds >= 0.3
+
+
+def test_the_slow_task_watchdog_can_be_switched_off() -> None:
+    configure(slow_task_threshold=None)
+
+    async def crunch() -> None:
+        time.sleep(0.2)
+
+    run_async_task(crunch())  # no report: the autouse fixture fails the test on one

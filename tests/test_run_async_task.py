@@ -1,0 +1,121 @@
+"""run_async_task: results, errors, awaitables and bad input (SPEC 2.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import traceback
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from sincpro_async_worker import run_async_task, stats
+
+
+async def double(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+class Boom(Exception):
+    pass
+
+
+async def explode() -> None:
+    await asyncio.sleep(0)
+    raise Boom("inside the coroutine")
+
+
+class Ready:
+    """A plain awaitable that is not a coroutine."""
+
+    def __await__(self) -> Generator[Any, None, str]:
+        yield from asyncio.sleep(0).__await__()
+        return "ready"
+
+
+def test_blocking_call_returns_the_coroutines_result() -> None:
+    assert run_async_task(double(21)) == 42
+
+
+def test_exception_propagates_with_its_type_and_traceback() -> None:
+    with pytest.raises(Boom, match="inside the coroutine") as info:
+        run_async_task(explode())
+    frames = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert "explode" in frames
+
+
+def test_any_awaitable_is_accepted() -> None:
+    assert run_async_task(Ready()) == "ready"
+
+
+def test_fire_and_forget_returns_a_concurrent_future_at_once() -> None:
+    future = run_async_task(double(4), fire_and_forget=True)
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(timeout=5) == 8
+
+
+def test_fire_and_forget_delivers_the_exception_on_the_future() -> None:
+    future = run_async_task(explode(), fire_and_forget=True)
+    assert isinstance(future.exception(timeout=5), Boom)
+
+
+@pytest.mark.parametrize("bad", [42, "text", None, [double]], ids=repr)
+def test_non_awaitables_are_a_type_error_naming_what_was_received(bad: object) -> None:
+    with pytest.raises(TypeError, match=type(bad).__qualname__):
+        run_async_task(bad)  # type: ignore[call-overload]  # the point of the test
+    assert stats().submitted == 0
+
+
+@pytest.mark.parametrize("fire_and_forget", [False, True])
+def test_uncalled_coroutine_function_gets_a_did_you_mean_hint(fire_and_forget: bool) -> None:
+    with pytest.raises(TypeError, match=r"did you mean double\(\)\?"):
+        run_async_task(double, fire_and_forget=fire_and_forget)  # type: ignore[call-overload]  # the point of the test
+    assert stats().submitted == 0
+
+
+def test_async_generator_object_is_refused_with_a_hint() -> None:
+    async def numbers() -> Any:
+        yield 1
+
+    agen = numbers()
+    with pytest.raises(TypeError, match="async generator"):
+        run_async_task(agen)
+    assert stats().submitted == 0
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.001, math.nan, math.inf], ids=repr)
+@pytest.mark.parametrize("fire_and_forget", [False, True])
+def test_bad_timeouts_are_a_value_error_and_schedule_nothing(
+    timeout: float, fire_and_forget: bool
+) -> None:
+    ran = []
+
+    async def record() -> None:
+        ran.append(True)
+
+    with pytest.raises(ValueError, match="timeout"):
+        run_async_task(record(), timeout=timeout, fire_and_forget=fire_and_forget)
+    assert stats().submitted == 0
+    assert run_async_task(double(1)) == 2  # the worker is fine, and `record` never ran
+    assert ran == []
+
+
+@pytest.mark.parametrize("timeout", ["1", True, object()], ids=repr)
+def test_timeout_of_the_wrong_type_is_a_type_error(timeout: object) -> None:
+    with pytest.raises(TypeError, match="timeout must be a number"):
+        run_async_task(double(1), timeout=timeout)  # type: ignore[call-overload]  # the point of the test
+
+
+def test_an_already_awaited_coroutine_is_refused_with_the_fix() -> None:
+    coro = double(1)
+    assert run_async_task(coro) == 2
+    with pytest.raises(RuntimeError, match=r"call double\(\) again"):
+        run_async_task(coro)
+
+
+def test_zero_timeout_is_allowed_and_expires_at_once() -> None:
+    with pytest.raises(TimeoutError):
+        run_async_task(asyncio.sleep(10), timeout=0)

@@ -1,0 +1,110 @@
+"""Context variables, the loop-thread guard and calls from other loops (SPEC 2.4)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+
+import pytest
+
+from sincpro_async_worker import DeadlockError, run_async_task, shutdown
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+
+def test_callers_context_flows_into_the_task() -> None:
+    async def read() -> str:
+        return request_id.get()
+
+    token = request_id.set("req-1")
+    try:
+        assert run_async_task(read()) == "req-1"
+        assert run_async_task(read(), fire_and_forget=True).result(5) == "req-1"
+    finally:
+        request_id.reset(token)
+
+
+def test_changes_made_in_the_task_do_not_leak_back() -> None:
+    async def write() -> str:
+        request_id.set("changed-in-task")
+        return request_id.get()
+
+    token = request_id.set("caller")
+    try:
+        assert run_async_task(write()) == "changed-in-task"
+        assert request_id.get() == "caller"
+    finally:
+        request_id.reset(token)
+
+
+def test_each_thread_sees_its_own_context() -> None:
+    async def read() -> str:
+        await asyncio.sleep(0)
+        return request_id.get()
+
+    results: dict[str, str] = {}
+
+    def caller(name: str) -> None:
+        request_id.set(name)
+        results[name] = run_async_task(read())
+
+    threads = [threading.Thread(target=caller, args=(f"t{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == {f"t{i}": f"t{i}" for i in range(8)}
+
+
+def sync_helper() -> int:
+    """Sync code that a coroutine calls, and that itself calls back into the bridge."""
+
+    async def inner() -> int:
+        return 1
+
+    return run_async_task(inner())
+
+
+def test_blocking_call_from_the_loop_thread_raises_at_once_with_the_fix() -> None:
+    async def outer() -> int:
+        return sync_helper()
+
+    with pytest.raises(DeadlockError, match="await the coroutine directly") as info:
+        run_async_task(outer(), timeout=10)
+    assert isinstance(info.value, RuntimeError)
+    assert run_async_task(asyncio.sleep(0, "alive")) == "alive"
+
+
+def test_fire_and_forget_from_the_loop_thread_is_allowed() -> None:
+    async def inner() -> str:
+        return "inner"
+
+    async def outer() -> str:
+        future = run_async_task(inner(), fire_and_forget=True)
+        return await asyncio.wrap_future(future)
+
+    assert run_async_task(outer(), timeout=10) == "inner"
+
+
+def test_shutdown_from_the_loop_thread_is_refused() -> None:
+    async def stop_from_inside() -> None:
+        shutdown()
+
+    with pytest.raises(DeadlockError, match="shutdown"):
+        run_async_task(stop_from_inside(), timeout=10)
+
+
+def test_blocking_call_from_a_thread_running_another_loop_works() -> None:
+    worker_threads: list[str] = []
+
+    async def where() -> str:
+        worker_threads.append(threading.current_thread().name)
+        return "from the worker loop"
+
+    async def jupyter_cell() -> str:
+        # Sync code inside a running loop (Jupyter, FastAPI) calling the bridge.
+        return run_async_task(where(), timeout=10)
+
+    assert asyncio.run(jupyter_cell()) == "from the worker loop"
+    assert worker_threads == ["sincpro-async-worker"]

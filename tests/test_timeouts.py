@@ -1,0 +1,99 @@
+"""Timeouts and cancellation reach the task on the loop (SPEC 2.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+
+import pytest
+
+from sincpro_async_worker import configure, run_async_task, stats
+
+
+class Sentinel:
+    """Records, from the loop, what happened to a coroutine."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def sleep_forever(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+def test_timeout_cancels_the_task_on_the_loop_and_raises_builtin_timeout_error() -> None:
+    sentinel = Sentinel()
+    with pytest.raises(TimeoutError) as info:
+        run_async_task(sentinel.sleep_forever(), timeout=0.05)
+    assert type(info.value) is TimeoutError
+    # The caller returns only once the task has seen its cancellation.
+    assert sentinel.cancelled.is_set()
+    assert stats().timed_out == 1
+    assert stats().running == 0
+
+
+def test_coroutines_own_timeout_error_is_not_rewritten() -> None:
+    own = TimeoutError("the upstream API timed out")
+
+    async def upstream() -> None:
+        await asyncio.sleep(0)
+        raise own
+
+    with pytest.raises(TimeoutError) as info:
+        run_async_task(upstream(), timeout=30)
+    assert info.value is own
+    assert stats().failed == 1
+    assert stats().timed_out == 0
+
+
+def test_a_task_that_finishes_in_time_is_unaffected_by_its_timeout() -> None:
+    async def quick() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert run_async_task(quick(), timeout=30) == "done"
+
+
+def test_fire_and_forget_timeout_cancels_the_task_and_fails_the_future() -> None:
+    sentinel = Sentinel()
+    future = run_async_task(sentinel.sleep_forever(), timeout=0.05, fire_and_forget=True)
+    with pytest.raises(TimeoutError):
+        future.result(timeout=5)
+    assert sentinel.cancelled.wait(5)
+
+
+def test_future_cancel_cancels_the_task_on_the_loop() -> None:
+    sentinel = Sentinel()
+    future = run_async_task(sentinel.sleep_forever(), fire_and_forget=True)
+    assert sentinel.started.wait(5)
+    assert future.cancel()
+    assert future.cancelled()
+    assert sentinel.cancelled.wait(5)
+    with pytest.raises(concurrent.futures.CancelledError):
+        future.result()
+
+
+def test_future_cancelled_before_the_task_starts_never_runs_it() -> None:
+    configure(slow_task_threshold=None)  # the loop is held on purpose below
+    gate = threading.Event()
+    ran = []
+
+    async def block_loop() -> None:
+        gate.wait(5)  # holds the loop so the next submission stays queued
+
+    async def record() -> None:
+        ran.append(True)
+
+    run_async_task(block_loop(), fire_and_forget=True)
+    future = run_async_task(record(), fire_and_forget=True)
+    assert future.cancel()
+    gate.set()
+    run_async_task(asyncio.sleep(0))  # everything queued before has been handled
+    assert ran == []
+    assert stats().cancelled == 1
