@@ -2,9 +2,9 @@
 
 Both are built with `wrapt`, so they work on module functions, instance methods,
 classmethods and staticmethods alike, and keep the wrapped function's signature, name,
-docstring and `__wrapped__`. `wrapt.mark_as_sync` makes the result report as synchronous
-to `inspect.iscoroutinefunction()`: frameworks use that check to decide whether to await
-a callable, and a wrapper that still looked async would be awaited by mistake.
+docstring and `__wrapped__`. The result reports as synchronous to
+`inspect.iscoroutinefunction()`: frameworks use that check to decide whether to await a
+callable, and a wrapper that still looked async would be awaited by mistake.
 
 Typing follows the `ParamSpec` pattern: the public functions are fully typed through
 `@overload`s, the `wrapt` wrapper functions inside take `Any`.
@@ -136,7 +136,56 @@ def _decorate(func: Any, name: str, timeout: float | None, *, allow_generators: 
         wrapper = _generator_call(timeout)
     else:
         raise _not_decoratable(func, name)
-    return wrapt.mark_as_sync(wrapt.FunctionWrapper(func, wrapper))
+    return _SyncFunctionWrapper(func, wrapper)
+
+
+# -- looking synchronous ----------------------------------------------------------------
+#
+# inspect.iscoroutinefunction() reads the CO_COROUTINE flag of `__code__` (of `__func__` for
+# a bound method), which a wrapt proxy forwards from the async function. The classes below
+# answer with the flags of the function we actually expose: a plain function, or a
+# generator function for an async generator. `wrapt.mark_as_sync` does the same as an
+# extra wrapping layer; doing it in our one layer halves the per-call cost (wrapt's C
+# FunctionWrapper costs about 0.6 us a layer) and keeps `__wrapped__` the async function.
+
+_ASYNC_FLAGS = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+class _SyncCode(wrapt.ObjectProxy[Any]):
+    """The async function's code object, with flags that read as synchronous."""
+
+    @property
+    def co_flags(self) -> int:
+        flags: int = self.__wrapped__.co_flags
+        if flags & inspect.CO_ASYNC_GENERATOR:
+            flags |= inspect.CO_GENERATOR
+        return flags & ~_ASYNC_FLAGS
+
+
+class _SyncFunctionSurrogate(wrapt.CallableObjectProxy[Any]):
+    """What a bound method's `__func__` returns: the function, reading as synchronous."""
+
+    @property
+    def __code__(self) -> _SyncCode:
+        return _SyncCode(self.__wrapped__.__code__)
+
+
+class _BoundSyncFunctionWrapper(wrapt.BoundFunctionWrapper[..., Any]):
+    @property
+    def __func__(self) -> _SyncFunctionSurrogate:
+        method: Any = self.__wrapped__  # the bound method wrapt made
+        return _SyncFunctionSurrogate(method.__func__)
+
+
+class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):
+    __bound_function_wrapper__ = _BoundSyncFunctionWrapper
+
+    @property
+    def __code__(self) -> _SyncCode:
+        return _SyncCode(self.__wrapped__.__code__)
+
+
+# -- the wrappers ------------------------------------------------------------------------
 
 
 def _blocking_call(timeout: float | None) -> Callable[..., Any]:

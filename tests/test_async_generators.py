@@ -1,0 +1,139 @@
+"""@sync_bridge on an async generator function gives a sync generator (SPEC 2.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import inspect
+import threading
+from collections.abc import AsyncIterator, Generator
+
+import pytest
+
+from sincpro_async_worker import run_async_task, stats, sync_bridge
+
+tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="unset")
+
+
+class Numbers:
+    """An async generator that records where and whether its cleanup ran."""
+
+    def __init__(self) -> None:
+        self.closed_on: list[str] = []
+        self.closed = threading.Event()
+
+    @sync_bridge
+    async def count(self, n: int) -> AsyncIterator[int]:
+        try:
+            for i in range(n):
+                await asyncio.sleep(0)
+                yield i
+        finally:
+            self.closed_on.append(threading.current_thread().name)
+            self.closed.set()
+
+
+def test_it_returns_a_sync_generator_that_steps_on_the_worker_loop() -> None:
+    numbers = Numbers()
+    gen = numbers.count(3)
+    assert inspect.isgenerator(gen)
+    assert list(gen) == [0, 1, 2]
+    assert numbers.closed_on == ["sincpro-async-worker"]
+
+
+def test_break_closes_the_async_generator_on_the_loop() -> None:
+    numbers = Numbers()
+    for i in numbers.count(100):
+        if i == 2:
+            break
+    assert numbers.closed.wait(5)
+    assert numbers.closed_on == ["sincpro-async-worker"]
+
+
+def test_an_exception_in_the_loop_body_closes_it_on_the_loop() -> None:
+    numbers = Numbers()
+
+    def consume() -> None:
+        for i in numbers.count(100):
+            if i == 1:
+                raise RuntimeError("consumer failed")
+
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        consume()
+    assert numbers.closed.wait(5)
+    assert numbers.closed_on == ["sincpro-async-worker"]
+
+
+def test_close_closes_it_on_the_loop() -> None:
+    numbers = Numbers()
+    gen = numbers.count(100)
+    assert next(gen) == 0
+    assert isinstance(gen, Generator)  # typed as an Iterator; at run time a generator
+    gen.close()
+    assert numbers.closed_on == ["sincpro-async-worker"]
+
+
+def test_garbage_collection_closes_it_on_the_loop() -> None:
+    numbers = Numbers()
+    gen = numbers.count(100)
+    assert next(gen) == 0
+    del gen
+    gc.collect()
+    assert numbers.closed.wait(5)
+    assert numbers.closed_on == ["sincpro-async-worker"]
+
+
+def test_timeout_applies_to_each_step() -> None:
+    @sync_bridge(timeout=0.2)
+    async def ticks() -> AsyncIterator[int]:
+        for delay in (0.01, 0.01, 0.01, 5):
+            await asyncio.sleep(delay)
+            yield 1
+
+    received: list[int] = []
+
+    def consume() -> None:
+        for item in ticks():  # three quick steps take 0.03 s in all, the fourth times out
+            received.append(item)
+
+    with pytest.raises(TimeoutError):
+        consume()
+    assert received == [1, 1, 1]
+    run_async_task(asyncio.sleep(0))
+    assert stats().timed_out == 1
+    assert stats().running == 0
+
+
+def test_an_exception_inside_the_generator_reaches_the_consumer() -> None:
+    @sync_bridge
+    async def broken() -> AsyncIterator[int]:
+        yield 1
+        raise ValueError("generator failed")
+
+    gen = broken()
+    assert next(gen) == 1
+    with pytest.raises(ValueError, match="generator failed"):
+        next(gen)
+
+
+def test_context_variables_set_inside_survive_between_steps() -> None:
+    @sync_bridge
+    async def traced() -> AsyncIterator[str]:
+        token = tag.set("inside")
+        yield tag.get()
+        yield tag.get()
+        tag.reset(token)  # would fail if the steps ran in different contexts
+        yield tag.get()
+
+    tag.set("caller")
+    assert list(traced()) == ["inside", "inside", "caller"]
+    assert tag.get() == "caller"
+
+
+def test_exhausting_it_counts_as_success_not_failure() -> None:
+    numbers = Numbers()
+    list(numbers.count(2))
+    snapshot = stats()
+    assert snapshot.failed == 0
+    assert snapshot.running == 0
