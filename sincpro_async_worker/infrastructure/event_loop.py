@@ -36,10 +36,16 @@ _JOIN_TIMEOUT = 5.0
 
 
 def describe_task(task: asyncio.Task[Any]) -> str:
-    """Name a task the way a user recognises it: by its coroutine's qualified name."""
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
-    return f"{name} ({task.get_name()})"
+    """Name a task the way a user recognises it.
+
+    The worker names its tasks after their coroutine (a task may rename itself with
+    `asyncio.current_task().set_name(...)`); other tasks get their coroutine's name too.
+    """
+    name = task.get_name()
+    coro_name = getattr(task.get_coro(), "__qualname__", None)
+    if coro_name is None or coro_name == "_Job.run" or coro_name == name:
+        return name
+    return f"{coro_name} ({name})"
 
 
 @final

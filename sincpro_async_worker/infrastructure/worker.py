@@ -46,24 +46,24 @@ _LIVENESS_CHECK = 0.5
 if sys.version_info >= (3, 12):
 
     def _create_task(
-        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context, name: str
     ) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+        return asyncio.Task(coro, loop=loop, context=context, name=name, eager_start=True)
 
 elif sys.version_info >= (3, 11):
 
     def _create_task(
-        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context, name: str
     ) -> asyncio.Task[Any]:
-        return loop.create_task(coro, context=context)
+        return loop.create_task(coro, context=context, name=name)
 
 else:
 
     def _create_task(
-        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context
+        loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context, name: str
     ) -> asyncio.Task[Any]:
         # 3.10 has no context= parameter; a task copies the context it is created in.
-        return context.run(loop.create_task, coro)
+        return context.run(loop.create_task, coro, name=name)
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,7 @@ class _Job:
         "context",
         "coro",
         "holds_slot",
+        "name",
         "settled",
         "task",
         "timed_out",
@@ -150,6 +151,8 @@ class _Job:
         context: contextvars.Context | None,
     ) -> None:
         self.coro: Awaitable[Any] | None = coro
+        # Tasks are named after their coroutine, so logs (and users) can tell them apart.
+        self.name: str = getattr(coro, "__qualname__", None) or type(coro).__qualname__
         self.context = contextvars.copy_context() if context is None else context
         self.worker = worker
         self.task: asyncio.Task[Any] | None = None
@@ -160,25 +163,36 @@ class _Job:
         self.holds_slot = False
         self.settled = False
 
-    def on_done(self, task: asyncio.Task[Any]) -> None:
-        """Task completion callback (loop thread): count and deliver the outcome."""
-        self.task = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        exc: BaseException | None
-        if task.cancelled():
-            exc = self.cancellation()
+    async def run(self, coro: Awaitable[Any]) -> None:
+        """The task's coroutine: await `coro`, then deliver its outcome from right here.
+
+        Delivering inside the task saves the loop iteration a done-callback would cost.
+        Every exception goes to the caller and stops here, so a `SystemExit` or
+        `KeyboardInterrupt` raised by user code never unwinds the event loop; only
+        cancellation propagates, so asyncio still sees the task as cancelled.
+        """
+        self.coro = None  # started: from now on a cancellation reaches `coro` through us
+        try:
+            result = await coro
+        except asyncio.CancelledError:
+            self.settle(None, self.cancellation())
+            raise
+        except BaseException as exc:
+            self.timed_out = False  # its own outcome, whatever our timer did meanwhile
+            self.settle(None, exc)
         else:
-            self.timed_out = False  # it finished before our cancellation reached it
-            exc = task.exception()
-        self.settle(task.result() if exc is None else None, exc)
+            self.timed_out = False
+            self.settle(result, None)
 
     def settle(self, result: Any, exc: BaseException | None) -> None:
         """Record the outcome in the counters and hand it to the caller, exactly once."""
         if self.settled:
             return
         self.settled = True
+        self.task = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.worker._finished(self, exc)
         if exc is None:
             self.deliver_result(result)
@@ -206,8 +220,16 @@ class _Job:
         )
 
     def _cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        task = self.task
+        if task is None:
+            return  # still queued (the queue drops it) or already finished
+        if self.coro is not None:
+            # Created but not yet started (no eager start before 3.12): cancelling the
+            # task would skip run() entirely, so settle here and close the coroutine.
+            discard(self.coro)
+            self.coro = None
+            self.settle(None, self.cancellation())
+        task.cancel()
 
     def deliver_result(self, result: Any) -> None:
         raise NotImplementedError
@@ -296,7 +318,7 @@ class _FutureJob(_Job):
         super().__init__(coro, worker, timeout, context)
         self.future: TaskFuture[Any] = TaskFuture()
         self.future._job = self
-        self.future._name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+        self.future._name = self.name
 
     def deliver_result(self, result: Any) -> None:
         future = self.future
@@ -506,24 +528,17 @@ class Worker:
         for _ in range(len(queue)):
             job = queue.popleft()
             self._submitted += 1
-            coro, job.coro = job.coro, None
-            if job.cancel_requested:
+            coro = job.coro
+            if coro is None or job.cancel_requested:
                 discard(coro)
+                job.coro = None
                 job.settle(None, job.cancellation())
                 continue
-            try:
-                task = _create_task(loop, coro, job.context)
-            except BaseException as exc:
-                # Eager start ran the coroutine's first step here, and it let SystemExit
-                # or KeyboardInterrupt escape through the Task constructor.
-                job.settle(None, exc)
-                continue
-            if task.done():  # eager start finished it already: deliver without a hop
-                job.on_done(task)
+            task = _create_task(loop, job.run(coro), job.context, job.name)
+            if task.done():  # eager start ran it to completion already
                 continue
             job.task = task
             active.add(job)
-            task.add_done_callback(job.on_done)
             if job.timeout is not None and isinstance(job, _FutureJob):
                 job.timer = loop.call_later(job.timeout, job.expire)
 
