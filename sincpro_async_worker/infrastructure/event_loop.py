@@ -25,8 +25,9 @@ logger = logging.getLogger("sincpro_async_worker")
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
-#: Same default as asyncio's own debug-mode ``slow_callback_duration``.
-DEFAULT_SLOW_TASK_THRESHOLD = 0.1
+#: A stall this long is worth a warning in production; asyncio's debug mode uses 0.1 s,
+#: which routine work such as loading TLS certificates for a new client comes close to.
+DEFAULT_SLOW_TASK_THRESHOLD = 0.25
 #: How long start() waits for the thread to report a running loop before giving up.
 _START_TIMEOUT = 30.0
 #: After the grace period, how long cancelled tasks get to run their cleanup.
@@ -93,7 +94,13 @@ class EventLoop:
             thread = threading.Thread(
                 target=self._run, args=(ready, failure), name=self._thread_name, daemon=True
             )
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # e.g. "can't create new thread at interpreter shutdown"
+                raise WorkerNotRunningError(
+                    f"could not start the worker thread ({exc}); during interpreter exit, "
+                    "make the call before exit handlers run, or not at all"
+                ) from exc
             if not ready.wait(_START_TIMEOUT):
                 self._stopping.set()
                 raise WorkerNotRunningError(
@@ -277,9 +284,10 @@ class EventLoop:
         """Report tasks that block the loop with synchronous work.
 
         Every half threshold, while the worker has work, it posts a no-op to the loop and
-        waits for it. A loop that does not run it within `threshold` is blocked; the task
-        that was current through the whole stall is the culprit, and is logged once the
-        loop is free again with how long it held it.
+        waits for it. A loop that does not run it within `threshold` has stalled. The
+        stall is blamed on a task only when the same task was current at every sample
+        and this thread itself woke on time throughout: a process short of CPU (or of
+        the GIL) stalls the loop too, and then no task is at fault.
         """
         stopping, loop = self._stopping, self._loop
         assert loop is not None
@@ -297,14 +305,24 @@ class EventLoop:
             if beat.wait(threshold):
                 continue
             culprit = asyncio.current_task(loop)
-            while not beat.wait(period) and not stopping.is_set():
+            last = time.monotonic()
+            punctual = last - posted < threshold + period
+            while not beat.wait(period / 2):
+                if stopping.is_set():
+                    return
+                now = time.monotonic()
+                punctual = punctual and now - last < period
+                last = now
                 if asyncio.current_task(loop) is not culprit:
                     culprit = None
-            if culprit is not None:
+            stalled = time.monotonic() - posted
+            if culprit is not None and punctual:
                 logger.warning(
                     "%s blocked the event loop for %.3f s with synchronous work; every "
                     "other task and caller waited meanwhile (move the blocking call into "
                     "loop.run_in_executor() or use its async equivalent)",
                     describe_task(culprit),
-                    time.monotonic() - posted,
+                    stalled,
                 )
+            else:
+                logger.debug("The event loop was unresponsive for %.3f s", stalled)

@@ -133,6 +133,7 @@ class _Job:
         "cancel_requested",
         "context",
         "coro",
+        "deadline",
         "holds_slot",
         "name",
         "settled",
@@ -157,6 +158,7 @@ class _Job:
         self.worker = worker
         self.task: asyncio.Task[Any] | None = None
         self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
         self.timer: asyncio.TimerHandle | None = None
         self.cancel_requested = False
         self.timed_out = False
@@ -208,6 +210,12 @@ class _Job:
         """Cancel the task because its timeout ran out; callable from any thread."""
         self.timed_out = True
         self.request_cancel()
+
+    def remaining(self) -> float | None:
+        """Seconds left of the timeout, which started counting when the call was made."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.monotonic(), 0.0)
 
     def cancellation(self) -> BaseException:
         """What the caller gets for a task we cancelled: ours was a timeout, or a cancel."""
@@ -268,7 +276,7 @@ class _BlockingJob(_Job):
     def wait(self) -> Any:
         """Block the calling thread until the outcome is in, then return or raise it."""
         try:
-            finished = self._acquire(self.timeout)
+            finished = self._acquire(self.remaining())
             if not finished:
                 # Our deadline, not the coroutine's: cancel it on the loop and give it a
                 # moment to run its cleanup, so nothing of it outlives this call.
@@ -331,6 +339,11 @@ class _FutureJob(_Job):
     def deliver_exception(self, exc: BaseException) -> None:
         future = self.future
         future._job = None
+        if type(exc) is concurrent.futures.CancelledError:
+            # Cancelled (by its owner or at shutdown): a cancelled future, not a failure
+            # that would be reported as never retrieved.
+            future.cancel()
+            return
         try:
             future.set_exception(exc)
         except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
@@ -491,11 +504,10 @@ class Worker:
         slots = self._slots
         assert slots is not None
         if not slots.acquire(blocking=False):
-            deadline = None if job.timeout is None else time.monotonic() + job.timeout
             while not slots.acquire(timeout=_LIVENESS_CHECK):
                 if not self._accepting:
                     raise self._not_accepting(job)
-                if deadline is not None and time.monotonic() >= deadline:
+                if job.remaining() == 0:
                     discard(job.coro)
                     raise TimeoutError(
                         f"no in-flight slot freed up within the {job.timeout} s timeout "
