@@ -42,5 +42,18 @@ bench: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	$(BIN)/mkdocs build --strict
 
+# Every Python from 3.10 to 3.13 found on PATH or under pyenv, each in its own .venv-3.X.
+PYENV_ROOT ?= $(HOME)/.pyenv
+test-matrix:
+	@set -e; found=0; for v in 3.10 3.11 3.12 3.13; do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | tail -n 1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v || true); \
+	  if [ -z "$$py" ] || ! "$$py" -c '' 2>/dev/null; then echo "== Python $$v: not found, skipped"; continue; fi; \
+	  found=1; echo "== Python $$v: $$py"; \
+	  [ -x .venv-$$v/bin/python ] || "$$py" -m venv .venv-$$v; \
+	  .venv-$$v/bin/python -m pip --disable-pip-version-check -q install -e '.[$(DEV_EXTRAS)]'; \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider; \
+	done; [ $$found = 1 ]
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info site
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info site

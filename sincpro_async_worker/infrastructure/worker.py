@@ -9,8 +9,9 @@ The hot path is here, so it is written for speed without giving up any guarantee
   done inside that same callback, with no further loop iteration.
 * A blocking caller sleeps on a pre-acquired lock that the loop releases, not on a
   Condition-based future; fire-and-forget callers get a `concurrent.futures.Future`.
-* Jobs are slotted objects without reference cycles, so a hundred thousand outstanding
-  tasks do not feed the cyclic garbage collector.
+* Jobs are slotted objects, and the links between a job, its task and its future are
+  cut the moment the outcome is delivered, so finished work is freed by reference
+  counting rather than left to the cyclic garbage collector.
 * Counters are only ever written on the loop thread, so they need no lock.
 """
 

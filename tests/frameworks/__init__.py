@@ -1,0 +1,1 @@
+"""The library inside the frameworks users run it in: gunicorn + Flask, Django, Celery."""
