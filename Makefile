@@ -43,6 +43,8 @@ docs: $(VENV)/.installed-dev
 	$(BIN)/mkdocs build --strict
 
 # Every Python from 3.10 to 3.13 found on PATH or under pyenv, each in its own .venv-3.X.
+# The docs site is built by `make test` only: its plugins resolve to mismatched releases
+# on older interpreters, and the site does not depend on the Python version.
 PYENV_ROOT ?= $(HOME)/.pyenv
 test-matrix:
 	@set -e; found=0; for v in 3.10 3.11 3.12 3.13; do \
@@ -52,7 +54,8 @@ test-matrix:
 	  found=1; echo "== Python $$v: $$py"; \
 	  [ -x .venv-$$v/bin/python ] || "$$py" -m venv .venv-$$v; \
 	  .venv-$$v/bin/python -m pip --disable-pip-version-check -q install -e '.[$(DEV_EXTRAS)]'; \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider; \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider \
+	    --deselect tests/test_docs.py::test_the_site_builds_with_no_warning; \
 	done; [ $$found = 1 ]
 
 clean:

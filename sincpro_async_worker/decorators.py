@@ -22,7 +22,7 @@ import wrapt
 from typing_extensions import ParamSpec
 
 from .core import get_dispatcher
-from .infrastructure.dispatcher import check_timeout
+from .infrastructure.worker import check_timeout
 
 __all__ = ["fire_and_forget", "sync_bridge"]
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import inspect
-import math
+import sys
+import types
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast, final
 
 from ..domain.worker import WorkerInterface
 from . import runtime
-from .worker import discard
+from .worker import check_timeout, discard
 
-__all__ = ["Dispatcher", "check_timeout"]
+__all__ = ["Dispatcher", "as_coroutine"]
 
 T = TypeVar("T")
 
@@ -90,6 +91,8 @@ class Dispatcher:
 
 def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     """Return `task` as a fresh coroutine, or raise an error that says what to pass."""
+    if type(task) is types.CoroutineType and _is_fresh(task):  # the hot path
+        return task
     if inspect.iscoroutine(task):
         state = inspect.getcoroutinestate(task)
         if state != inspect.CORO_CREATED:
@@ -103,6 +106,19 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     if inspect.isawaitable(task):
         return _await(task)
     raise _not_awaitable(task, api)
+
+
+if sys.version_info >= (3, 11):
+
+    def _is_fresh(coro: types.CoroutineType[Any, Any, Any]) -> bool:
+        return coro.cr_frame is not None and not coro.cr_running and not coro.cr_suspended
+
+else:
+
+    def _is_fresh(coro: types.CoroutineType[Any, Any, Any]) -> bool:
+        # Before 3.11 an unstarted coroutine's frame has not executed an instruction.
+        frame = coro.cr_frame
+        return frame is not None and frame.f_lasti < 0
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
@@ -129,19 +145,3 @@ def _not_awaitable(task: object, api: str) -> TypeError:
         f"{type(task).__qualname__} {task!r}; pass the result of calling an async "
         "function, e.g. fetch() rather than fetch"
     )
-
-
-def check_timeout(timeout: object, coro: object = None) -> None:
-    """Accept `None` or a finite number of seconds >= 0; refuse (and close `coro`) otherwise."""
-    if timeout is None:
-        return
-    problem: type[Exception] | None = None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        problem, text = TypeError, f"timeout must be a number of seconds or None, got {timeout!r}"
-    elif math.isnan(timeout) or timeout < 0:
-        problem, text = ValueError, f"timeout must be >= 0 seconds, got {timeout!r}"
-    elif math.isinf(timeout):
-        problem, text = ValueError, "timeout=inf is not a deadline; pass timeout=None for no limit"
-    if problem is not None:
-        discard(coro)
-        raise problem(text)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -49,6 +51,15 @@ def describe_task(task: asyncio.Task[Any]) -> str:
     return f"{coro_name} ({name})"
 
 
+async def _bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError as exc:
+        if sys.version_info >= (3, 11):  # asyncio's is the builtin already
+            raise
+        raise TimeoutError(f"the task did not finish within {timeout} s") from exc
+
+
 @final
 class EventLoop:
     """An asyncio event loop running in a background daemon thread.
@@ -66,8 +77,10 @@ class EventLoop:
         thread_name: str = "sincpro-async-worker",
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
         is_busy: Callable[[], bool] | None = None,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self._loop_factory: LoopFactory = loop_factory or asyncio.new_event_loop
+        self._on_exit = on_exit  # called on the loop thread as its very last act
         self._thread_name = thread_name
         self._slow_task_threshold = slow_task_threshold
         self._is_busy = is_busy
@@ -149,6 +162,8 @@ class EventLoop:
             if thread.is_alive() and not loop.is_closed():
                 drained = asyncio.run_coroutine_threadsafe(self._drain(timeout), loop)
                 limit = None if timeout is None else timeout + 2 * _CANCEL_GRACE
+                if limit is not None:
+                    limit = min(limit, threading.TIMEOUT_MAX)  # a lock wait overflows beyond
                 try:
                     drained.result(limit)
                 except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
@@ -205,7 +220,7 @@ class EventLoop:
         its own, faster submission path. `timeout` bounds the task itself.
         """
         if timeout is not None:
-            coro = asyncio.wait_for(coro, timeout)
+            coro = _bounded(coro, timeout)
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     # -- the loop thread -----------------------------------------------------------------
@@ -218,25 +233,36 @@ class EventLoop:
                     f"loop_factory must return an asyncio event loop, got {loop!r}; "
                     "pass the factory itself, e.g. configure(loop_factory=uvloop.new_event_loop)"
                 )
+            if loop.is_closed() or loop.is_running():
+                # A factory that caches its loop hands out a closed one after a restart;
+                # one that returns a loop another thread runs can never be run here.
+                raise ValueError(
+                    f"loop_factory returned a {'closed' if loop.is_closed() else 'running'} "
+                    "event loop; it must return a new loop on every call, e.g. "
+                    "asyncio.new_event_loop"
+                )
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
         except BaseException as exc:  # reported to start() in the calling thread
             failure.append(exc)
             ready.set()
             return
-        asyncio.set_event_loop(loop)
         self._loop = loop
         self._thread_id = threading.get_ident()
-        loop.call_soon(ready.set)
         stopping = self._stopping
         try:
-            while not stopping.is_set():
+            while not stopping.is_set() and not loop.is_closed():
                 try:
                     loop.run_forever()
                 except BaseException as exc:
-                    # A task let SystemExit or KeyboardInterrupt escape. asyncio has already
-                    # stored it on the task, so its caller gets it; the loop must live on.
+                    # A callback let SystemExit or KeyboardInterrupt escape; the loop must
+                    # live on. (A closed loop cannot, and ends the while above instead of
+                    # spinning here.)
                     logger.debug("Event loop interrupted by %r; resuming it", exc)
         finally:
             self._close(loop)
+            if self._on_exit is not None:
+                self._on_exit()
 
     async def _drain(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -287,12 +313,22 @@ class EventLoop:
         waits for it. A loop that does not run it within `threshold` has stalled. The
         stall is blamed on a task only when the same task was current at every sample
         and this thread itself woke on time throughout: a process short of CPU (or of
-        the GIL) stalls the loop too, and then no task is at fault.
+        the GIL) stalls the loop too, and then no task is at fault. Where the platform
+        has per-thread CPU clocks, a stall during which the loop thread used almost no
+        CPU while other threads of the process used plenty is starvation, not blocking,
+        and time spent in garbage collection is not counted against the task.
         """
-        stopping, loop = self._stopping, self._loop
-        assert loop is not None
         period = max(threshold / 2, 0.005)
         beat = threading.Event()
+        _track_gc(True)
+        try:
+            self._watch_until_stopped(threshold, period, beat)
+        finally:
+            _track_gc(False)
+
+    def _watch_until_stopped(self, threshold: float, period: float, beat: threading.Event) -> None:
+        stopping, loop = self._stopping, self._loop
+        assert loop is not None
         while not stopping.wait(period):
             if self._is_busy is not None and not self._is_busy():
                 continue
@@ -305,6 +341,8 @@ class EventLoop:
             if beat.wait(threshold):
                 continue
             culprit = asyncio.current_task(loop)
+            cpu = _CpuClocks(self._thread_id)
+            collecting = _gc_seconds()
             last = time.monotonic()
             punctual = last - posted < threshold + period
             while not beat.wait(period / 2):
@@ -316,13 +354,76 @@ class EventLoop:
                 if asyncio.current_task(loop) is not culprit:
                     culprit = None
             stalled = time.monotonic() - posted
-            if culprit is not None and punctual:
+            # A garbage collection that ran inside the task's step is no fault of the task.
+            blocked = stalled - (_gc_seconds() - collecting)
+            if (
+                culprit is not None
+                and punctual
+                and blocked >= threshold
+                and not cpu.loop_was_starved(stalled)
+            ):
                 logger.warning(
                     "%s blocked the event loop for %.3f s with synchronous work; every "
                     "other task and caller waited meanwhile (move the blocking call into "
                     "loop.run_in_executor() or use its async equivalent)",
                     describe_task(culprit),
-                    stalled,
+                    blocked,
                 )
             else:
                 logger.debug("The event loop was unresponsive for %.3f s", stalled)
+
+
+class _CpuClocks:
+    """CPU time used by the loop thread and by the whole process since creation."""
+
+    def __init__(self, loop_thread_id: int | None) -> None:
+        self._clock: int | None = None
+        getcpuclockid = getattr(time, "pthread_getcpuclockid", None)
+        if getcpuclockid is not None and loop_thread_id is not None:
+            try:
+                self._clock = getcpuclockid(loop_thread_id)
+            except OSError:  # the thread is gone, or the platform refuses
+                self._clock = None
+        self._process = time.process_time()
+        self._loop = 0.0 if self._clock is None else time.clock_gettime(self._clock)
+
+    def loop_was_starved(self, stalled: float) -> bool:
+        """Whether other threads had the CPU while the loop thread had next to none."""
+        if self._clock is None:
+            return False
+        try:
+            loop = time.clock_gettime(self._clock) - self._loop
+        except OSError:
+            return False
+        others = time.process_time() - self._process - loop
+        return loop < 0.1 * stalled and others > 0.5 * stalled
+
+
+# Time spent in cyclic garbage collection, process-wide, while any watchdog runs. A gen-2
+# collection over a hundred thousand live tasks can take a quarter of a second.
+_gc_lock = threading.Lock()
+_gc_watchers = 0
+_gc_total = 0.0
+_gc_started = 0.0
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    global _gc_total, _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+    else:
+        _gc_total += time.perf_counter() - _gc_started
+
+
+def _gc_seconds() -> float:
+    return _gc_total
+
+
+def _track_gc(on: bool) -> None:
+    global _gc_watchers
+    with _gc_lock:
+        _gc_watchers += 1 if on else -1
+        if on and _gc_watchers == 1:
+            gc.callbacks.append(_on_gc)
+        elif not on and _gc_watchers == 0:
+            gc.callbacks.remove(_on_gc)

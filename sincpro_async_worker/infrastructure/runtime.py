@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..exceptions import ConfigurationError
 from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, LoopFactory
-from .worker import Worker, WorkerStats
+from .worker import Worker, WorkerStats, check_timeout
 
 __all__ = [
     "Settings",
@@ -94,8 +94,7 @@ def shutdown(timeout: float | None = 5.0) -> None:
     New callers wait for it to finish and then get a fresh worker.
     """
     global _worker
-    if timeout is not None and (math.isnan(timeout) or timeout < 0):
-        raise ValueError(f"shutdown() timeout must be >= 0 seconds or None, got {timeout!r}")
+    check_timeout(timeout)  # before anything stops: a bad value must not fail half-way
     worker = _worker
     if worker is not None:
         worker.event_loop.refuse_loop_thread("shutdown()")

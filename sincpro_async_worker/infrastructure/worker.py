@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import math
 import sys
 import threading
 import time
@@ -32,11 +33,13 @@ from typing import Any, TypeVar, final
 from ..exceptions import DeadlockError, WorkerNotRunningError
 from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, EventLoop, LoopFactory
 
-__all__ = ["TaskFuture", "Worker", "WorkerStats", "discard"]
+__all__ = ["TaskFuture", "Worker", "WorkerStats", "check_timeout", "discard"]
 
 logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
+
+_FINISHED = "FINISHED"  # concurrent.futures' state name for a future with an outcome
 
 #: After our own timeout fires, how long a blocking caller waits for the task to
 #: acknowledge its cancellation, so that its `finally` blocks have run when we return.
@@ -111,10 +114,9 @@ class TaskFuture(concurrent.futures.Future[T]):
         return super().exception(timeout)
 
     def __del__(self) -> None:
-        if self._observed or not self.done() or self.cancelled():
-            return
-        exc = super().exception(0)
-        if exc is not None:
+        # Plain attribute reads: nobody else holds the future any more, so no lock.
+        exc = self._exception
+        if exc is not None and not self._observed and self._state == _FINISHED:
             logger.error(
                 "Fire-and-forget task %s failed and its exception was never retrieved",
                 self._name,
@@ -196,6 +198,10 @@ class _Job:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.finish(result, exc)
+
+    def finish(self, result: Any, exc: BaseException | None) -> None:
+        """Count, then deliver: a blocking caller may read stats() the moment it wakes."""
         self.worker._finished(self, exc)
         if exc is None:
             self.deliver_result(result)
@@ -329,26 +335,41 @@ class _FutureJob(_Job):
         self.future._job = self
         self.future._name = self.name
 
+    def finish(self, result: Any, exc: BaseException | None) -> None:
+        """Deliver, then count what the owner actually got.
+
+        The owner may cancel the future while the task is finishing (its cancel() wins
+        as long as no outcome is set). The caller then sees CancelledError, so the
+        counters must say cancelled too, not succeeded or failed.
+        """
+        if not self._offer(result, exc):
+            self.timed_out = False
+            exc = concurrent.futures.CancelledError()
+        self.worker._finished(self, exc)
+
     def deliver_result(self, result: Any) -> None:
-        future = self.future
-        future._job = None
-        try:
-            future.set_result(result)
-        except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
-            pass
+        self._offer(result, None)
 
     def deliver_exception(self, exc: BaseException) -> None:
+        self._offer(None, exc)
+
+    def _offer(self, result: Any, exc: BaseException | None) -> bool:
+        """Hand the outcome to the future; False if its owner had cancelled it first."""
         future = self.future
         future._job = None
         if type(exc) is concurrent.futures.CancelledError:
             # Cancelled (by its owner or at shutdown): a cancelled future, not a failure
             # that would be reported as never retrieved.
             future.cancel()
-            return
+            return True
         try:
-            future.set_exception(exc)
+            if exc is None:
+                future.set_result(result)
+            else:
+                future.set_exception(exc)
         except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
-            pass
+            return False
+        return True
 
 
 @final
@@ -368,7 +389,10 @@ class Worker:
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
     ) -> None:
         self._event_loop = EventLoop(
-            loop_factory, slow_task_threshold=slow_task_threshold, is_busy=self._busy
+            loop_factory,
+            slow_task_threshold=slow_task_threshold,
+            is_busy=self._busy,
+            on_exit=self._loop_thread_ended,
         )
         self._queue: deque[_Job] = deque()
         self._wakeup_pending = False
@@ -529,8 +553,10 @@ class Worker:
         try:
             loop.call_soon_threadsafe(callback)
         except RuntimeError:
-            # The loop is closed: whatever we wanted from it is resolved by _abandon_all.
+            # The loop is closed: fail whatever is still queued (shutdown() or the dying
+            # thread may already have swept the queue before this job joined it).
             logger.debug("Loop closed before %r could run", callback)
+            self._abandon_all()
 
     # -- on the loop thread ----------------------------------------------------------
 
@@ -582,10 +608,27 @@ class Worker:
         job.settle(None, WorkerNotRunningError(f"{why}; the next call starts a fresh worker"))
 
     def _abandon_all(self, why: str = "the worker stopped before the task finished") -> None:
-        while self._queue:
-            self._abandon(self._queue.popleft(), why)
+        # May run on two threads at once (a dying loop thread and a caller), hence no
+        # `while queue: popleft()`, which could pop an empty deque.
+        queue = self._queue
+        while True:
+            try:
+                job = queue.popleft()
+            except IndexError:
+                break
+            self._abandon(job, why)
         for job in list(self._active):
             self._abandon(job, why)
+
+    def _loop_thread_ended(self) -> None:
+        """Loop thread, last act: if it ends outside shutdown(), fail what it leaves.
+
+        Otherwise a fire-and-forget future whose thread died would stay pending until
+        some other call happened to replace the worker; nobody may wait for ever.
+        """
+        if self._accepting:
+            self._accepting = False
+            self._abandon_all("the worker thread stopped unexpectedly")
 
     def forget_after_fork(self) -> None:
         """In a forked child: let go of the parent's work without touching its loop.
@@ -601,6 +644,29 @@ class Worker:
         for job in (*self._queue, *self._active):
             job.holds_slot = False
         self._abandon_all("the task was submitted in the parent process before os.fork()")
+
+
+def check_timeout(timeout: object, coro: object = None) -> None:
+    """Accept `None` or a finite number of seconds >= 0; refuse (and close `coro`) otherwise.
+
+    Every public entry point checks its timeout here, before anything is scheduled or
+    stopped, so a bad value can never fail half-way through.
+    """
+    if timeout is None:
+        return
+    problem: type[Exception] | None = None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        problem, text = TypeError, f"timeout must be a number of seconds or None, got {timeout!r}"
+    elif math.isnan(timeout) or timeout < 0:
+        problem, text = (
+            ValueError,
+            f"timeout must be >= 0 seconds or None (no limit), got {timeout!r}",
+        )
+    elif math.isinf(timeout):
+        problem, text = ValueError, "timeout=inf is not a deadline; pass timeout=None for no limit"
+    if problem is not None:
+        discard(coro)
+        raise problem(text)
 
 
 def discard(coro: object) -> None:

@@ -1,0 +1,231 @@
+"""Every public entry point refuses bad input at once, says how to fix it, schedules nothing.
+
+A refused coroutine is closed (so it never runs and Python never warns that it was not
+awaited); `stats().submitted` does not move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from sincpro_async_worker import (
+    ConfigurationError,
+    Dispatcher,
+    configure,
+    fire_and_forget,
+    run_async_task,
+    shutdown,
+    stats,
+    sync_bridge,
+)
+from sincpro_async_worker.infrastructure import runtime
+
+
+async def fetch() -> int:
+    return 1
+
+
+async def agen() -> AsyncIterator[int]:
+    yield 1
+
+
+def plain() -> int:
+    return 1
+
+
+def spent_coroutine() -> Coroutine[Any, Any, int]:
+    coro = fetch()
+    coro.close()
+    return coro
+
+
+def started_coroutine() -> Coroutine[Any, Any, int]:
+    async def paused() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    coro = paused()
+    coro.send(None)  # now suspended at its first await
+    return coro
+
+
+Call = Callable[[Any], object]
+
+ENTRY_POINTS: dict[str, Call] = {
+    "run_async_task": lambda task: run_async_task(task),
+    "run_async_task fire_and_forget": lambda task: run_async_task(task, fire_and_forget=True),
+    "Dispatcher.execute": lambda task: Dispatcher().execute(task),
+    "Dispatcher.execute_async": lambda task: Dispatcher().execute_async(task),
+}
+
+# (what is passed, exception type, a phrase of the message that names the fix)
+BAD_TASKS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("None", lambda: None, TypeError, "pass the result of calling an async function"),
+    ("an int", lambda: 42, TypeError, "pass the result of calling"),
+    ("a sync function", lambda: plain, TypeError, "pass the result of calling"),
+    ("an uncalled coroutine function", lambda: fetch, TypeError, r"did you mean .*fetch\(\)\?"),
+    ("an async generator", agen, TypeError, "decorate its function with @sync_bridge"),
+    ("an async generator function", lambda: agen, TypeError, "async generator"),
+    ("an already-awaited coroutine", spent_coroutine, RuntimeError, "call .*fetch.* again"),
+    ("a started coroutine", started_coroutine, RuntimeError, r"call .*paused\(\) again"),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    ("label", "make", "error", "fix"), BAD_TASKS, ids=[b[0] for b in BAD_TASKS]
+)
+def test_a_bad_task_is_refused_with_the_fix_and_nothing_is_scheduled(
+    entry: str, label: str, make: Callable[[], object], error: type[Exception], fix: str
+) -> None:
+    run_async_task(asyncio.sleep(0))  # a running worker, so "nothing scheduled" is visible
+    before = stats().submitted
+    task = make()
+    with pytest.raises(error, match=fix):
+        ENTRY_POINTS[entry](task)
+    assert stats().submitted == before
+    if inspect.isasyncgen(task):
+        asyncio.run(task.aclose())  # ours to close: the library must not have touched it
+    elif inspect.iscoroutine(task):
+        task.close()
+
+
+BAD_TIMEOUTS: list[tuple[object, type[Exception], str]] = [
+    (-1, ValueError, ">= 0"),
+    (-0.001, ValueError, ">= 0"),
+    (math.nan, ValueError, ">= 0"),
+    (math.inf, ValueError, "timeout=None for no limit"),
+    (-math.inf, ValueError, ">= 0"),
+    ("5", TypeError, "number of seconds or None"),
+    (True, TypeError, "number of seconds or None"),
+]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda coro, t: run_async_task(coro, timeout=t),
+        lambda coro, t: run_async_task(coro, timeout=t, fire_and_forget=True),
+        lambda coro, t: Dispatcher().execute(coro, t),
+        lambda coro, t: Dispatcher().execute_async(coro, t),
+    ],
+    ids=["run_async_task", "fire_and_forget", "execute", "execute_async"],
+)
+@pytest.mark.parametrize(("timeout", "error", "fix"), BAD_TIMEOUTS, ids=repr)
+def test_a_bad_timeout_is_refused_the_coroutine_closed_and_nothing_scheduled(
+    call: Callable[[Any, Any], object], timeout: object, error: type[Exception], fix: str
+) -> None:
+    run_async_task(asyncio.sleep(0))
+    before = stats().submitted
+    coro = fetch()
+    with pytest.raises(error, match=fix):
+        call(coro, timeout)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert stats().submitted == before
+
+
+@pytest.mark.parametrize("decorator", [sync_bridge, fire_and_forget], ids=lambda d: d.__name__)
+@pytest.mark.parametrize(
+    ("target", "fix"),
+    [
+        (plain, "define it with `async def`"),
+        (lambda: None, "define it with `async def`"),
+        (42, r"@\w+\(timeout=42\)"),
+        ("fetch", "expects an async def function"),
+        (None.__class__, "define it with `async def`"),
+    ],
+    ids=["sync function", "lambda", "a number", "a string", "a class"],
+)
+def test_decorating_something_that_is_not_async_is_a_type_error_naming_the_fix(
+    decorator: Callable[[Any], object], target: object, fix: str
+) -> None:
+    with pytest.raises(TypeError, match=fix):
+        decorator(target)
+    assert stats().submitted == 0
+
+
+def test_fire_and_forget_on_an_async_generator_points_to_sync_bridge() -> None:
+    with pytest.raises(TypeError, match="use @sync_bridge"):
+        fire_and_forget(agen)  # type: ignore[arg-type]  # the mistake under test
+
+
+@pytest.mark.parametrize("decorator", [sync_bridge, fire_and_forget], ids=lambda d: d.__name__)
+@pytest.mark.parametrize(("timeout", "error", "fix"), BAD_TIMEOUTS, ids=repr)
+def test_a_decorator_refuses_a_bad_timeout_at_decoration_time(
+    decorator: Callable[..., object], timeout: object, error: type[Exception], fix: str
+) -> None:
+    with pytest.raises(error, match=fix):
+        decorator(timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fix"),
+    [
+        ({"exit_grace_period": -1}, ValueError, "finite number of seconds >= 0"),
+        ({"exit_grace_period": math.inf}, ValueError, "finite number of seconds >= 0"),
+        ({"exit_grace_period": "5"}, TypeError, "number of seconds"),
+        ({"slow_task_threshold": math.nan}, ValueError, "finite number of seconds >= 0"),
+        ({"max_in_flight": 0}, ValueError, "at least 1"),
+        ({"max_in_flight": True}, TypeError, "whole number or None"),
+        ({"loop_factory": "uvloop.new_event_loop"}, TypeError, "uvloop.new_event_loop"),
+        ({"loop_factory": asyncio.new_event_loop()}, TypeError, "callable returning"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
+)
+def test_configure_refuses_bad_values_with_the_fix(
+    kwargs: dict[str, Any], error: type[Exception], fix: str
+) -> None:
+    try:
+        with pytest.raises(error, match=fix):
+            configure(**kwargs)
+    finally:
+        factory = kwargs.get("loop_factory")
+        if isinstance(factory, asyncio.AbstractEventLoop):
+            factory.close()
+
+
+def test_configure_while_running_is_a_runtime_error_naming_shutdown_and_keeps_the_worker() -> None:
+    run_async_task(asyncio.sleep(0))
+    before = stats().submitted
+    with pytest.raises(ConfigurationError, match=r"call shutdown\(\) first") as raised:
+        configure(max_in_flight=4)
+    assert isinstance(raised.value, RuntimeError)
+    assert stats().submitted == before
+    assert run_async_task(asyncio.sleep(0, "still running")) == "still running"
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "fix"),
+    [
+        (-1, ValueError, ">= 0 seconds or None"),
+        (math.nan, ValueError, ">= 0 seconds or None"),
+        ("5", TypeError, "seconds or None"),
+        (math.inf, ValueError, "None"),
+    ],
+    ids=repr,
+)
+def test_shutdown_refuses_a_bad_timeout_with_the_fix_and_keeps_the_worker(
+    timeout: Any, error: type[Exception], fix: str
+) -> None:
+    # Bug (see docs/reliability.md): "5" gets math.isnan's bare "must be real number,
+    # not str"; inf passes the check and then overflows halfway through the shutdown,
+    # leaving the old worker's thread orphaned and the process with two loops.
+    pending = run_async_task(asyncio.sleep(0.2, "drained"), fire_and_forget=True)
+    worker = runtime.existing_worker()
+    assert worker is not None
+    try:
+        with pytest.raises(error, match=fix):
+            shutdown(timeout)  # with work pending, so the timeout is really used
+        assert pending.result(10) == "drained"
+        assert run_async_task(asyncio.sleep(0, "alive"), timeout=10) == "alive"
+        shutdown()
+    finally:
+        worker.shutdown(5)  # stop a worker a failed shutdown() may have orphaned
+    assert [t.name for t in threading.enumerate() if t.name == "sincpro-async-worker"] == []

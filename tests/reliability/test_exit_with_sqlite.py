@@ -1,0 +1,83 @@
+"""Nothing is lost at exit: fire-and-forget writes into a real SQLite database.
+
+The script fires its writes and returns from the main module at once, the way a CLI or a
+worker process ends. Each write opens its own `aiosqlite` connection (bounded by a
+semaphore, like a small pool). A long-lived shared connection would not do here:
+aiosqlite runs each connection in a non-daemon thread, and an unclosed one keeps the
+interpreter waiting for ever *before* any `atexit` handler, ours included, can run.
+
+Each task renames itself `write_row[<id>]`, which is what the library prints when it
+cancels a task at shutdown, so the log says exactly which rows were given up.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from pathlib import Path
+
+from ..conftest import run_python
+
+WRITER = """
+import asyncio, logging, sqlite3, sys
+import aiosqlite
+from sincpro_async_worker import configure, fire_and_forget
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+DB = {db!r}
+SLOW = set({slow!r})
+GRACE = {grace!r}
+if GRACE is not None:
+    configure(exit_grace_period=GRACE)
+
+with sqlite3.connect(DB) as setup:
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
+
+pool = asyncio.Semaphore(8)
+
+@fire_and_forget
+async def write_row(row_id):
+    asyncio.current_task().set_name(f"write_row[{{row_id}}]")
+    if row_id in SLOW:
+        await asyncio.sleep(3600)  # e.g. stuck on a remote call: outlasts any grace period
+    async with pool, aiosqlite.connect(DB, timeout=30) as db:
+        await db.execute("INSERT INTO rows (id) VALUES (?)", (row_id,))
+        await db.commit()
+
+for row_id in range(1000):
+    write_row(row_id)
+# main returns here, with most writes still pending
+"""
+
+
+CANCELLED_ROW = re.compile(r"WARNING sincpro_async_worker Cancelled .*?write_row\[(\d+)\]")
+
+
+def written_rows(db: Path) -> set[int]:
+    with sqlite3.connect(db) as conn:
+        return {row_id for (row_id,) in conn.execute("SELECT id FROM rows")}
+
+
+def test_1000_fire_and_forget_writes_are_all_in_the_database_after_main_returns(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "rows.db"
+    result = run_python(WRITER.format(db=str(db), slow=[], grace=30.0), timeout=50)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert written_rows(db) == set(range(1000))
+
+
+def test_with_a_short_grace_period_the_missing_rows_are_exactly_the_tasks_logged_as_cancelled(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "rows.db"
+    slow = sorted(random.Random(7).sample(range(1000), 800))
+    result = run_python(WRITER.format(db=str(db), slow=slow, grace=2.0), timeout=50)
+    assert result.returncode == 0, result.stderr
+    cancelled = {int(row_id) for row_id in CANCELLED_ROW.findall(result.stderr)}
+    missing = set(range(1000)) - written_rows(db)
+    assert missing == cancelled
+    assert cancelled == set(slow)
