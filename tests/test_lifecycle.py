@@ -358,3 +358,29 @@ def test_with_an_in_flight_bound_the_timeout_covers_the_wait_for_a_slot() -> Non
     finally:
         release.set()
     holder.result(10)
+
+
+def test_work_at_exit_can_still_use_the_loops_default_executor(tmp_path: Path) -> None:
+    # Python shuts thread pools down before atexit handlers run; the library drains
+    # earlier than that, so pending work that needs the executor still finishes.
+    out = tmp_path / "written.txt"
+    result = run_python(
+        f"""
+        import asyncio, time
+        from sincpro_async_worker import run_async_task
+
+        async def warm_up():  # Python 3.12+ starts no new thread at exit: make one now
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0)
+
+        async def write_later():
+            await asyncio.sleep(0.2)
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.05)
+            open({str(out)!r}, "w").write("written")
+
+        run_async_task(warm_up())
+        run_async_task(write_later(), fire_and_forget=True)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == "written"
+    assert result.stderr == ""

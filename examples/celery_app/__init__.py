@@ -36,7 +36,7 @@ def folders() -> dict[str, Path]:
     root = Path(
         os.environ.get("SINCPRO_CELERY_DIR", Path(tempfile.gettempdir()) / "sincpro-celery")
     )
-    paths = {name: root / name for name in ("queue", "processed", "results")}
+    paths = {name: root / name for name in ("queue", "processed", "results", "control")}
     for path in paths.values():
         path.mkdir(parents=True, exist_ok=True)
     return paths
@@ -51,6 +51,8 @@ app.conf.update(
         "data_folder_in": str(_folders["queue"]),
         "data_folder_out": str(_folders["queue"]),
         "processed_folder": str(_folders["processed"]),
+        # Broadcast/pidbox state; by default kombu puts it in ./control of the cwd.
+        "control_folder": str(_folders["control"]),
         "polling_interval": 0.1,  # the default 1 s makes every idle wait slow
     },
     broker_connection_retry_on_startup=True,

@@ -1,7 +1,7 @@
 """The one worker of this process: settings, lazy start, shutdown, exit and fork.
 
 All process-wide state lives here and nowhere else. The worker starts on first use under
-a lock (double-checked, so the fast path takes no lock); `atexit` drains it gracefully;
+a lock (double-checked, so the fast path takes no lock); an exit hook drains it gracefully;
 `os.register_at_fork` gives a forked child a clean slate, so its first call starts the
 child's own worker.
 """
@@ -182,6 +182,26 @@ def _reset_in_child() -> None:
         worker.forget_after_fork()
 
 
-atexit.register(_shutdown_at_exit)
+def _register_exit_handlers() -> None:
+    """Drain at exit, early enough that the pending work can still finish.
+
+    Python joins non-daemon threads and shuts down thread-pool executors (including the
+    loop's default executor) *before* it runs `atexit` handlers, and from 3.12 it no
+    longer lets new threads start by then. Work that needs any of those would fail in an
+    `atexit` drain, so the drain is hooked where `concurrent.futures` hooks its own exit,
+    and registered after it so that it runs first (those hooks run last-in, first-out).
+    The `atexit` handler then stops a worker that a still-running thread started after
+    the first drain. `threading._register_atexit` is private; without it only the
+    `atexit` handler remains.
+    """
+    register_early = getattr(threading, "_register_atexit", None)
+    if register_early is not None:
+        import concurrent.futures.thread  # noqa: F401 - its exit hook must register first
+
+        register_early(_shutdown_at_exit)
+    atexit.register(_shutdown_at_exit)
+
+
+_register_exit_handlers()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_in_child)

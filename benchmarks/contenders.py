@@ -1,0 +1,305 @@
+"""The ways of running a coroutine from synchronous code that the benchmarks compare.
+
+Every contender answers the same three questions, so the scenarios never special-case one:
+
+* `blocking(fn)`: a zero-argument callable that runs `fn()` once and returns its result;
+* `spawner(fn)`: a zero-argument callable that submits `fn()` without waiting, and
+  `wait_all(handles)` to wait for what it returned (its fire-and-forget mode, or the
+  natural equivalent);
+* `run_concurrently(fn, n)`: run `n` calls of `fn()` at the same time, from sync code.
+
+Third-party imports happen in `start()`, inside the child process, so a contender's
+process carries only its own modules and threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ClassVar, cast
+
+from .config import FLOOR, LIBRARY, REFERENCE
+
+CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
+Call = Callable[[], object]
+
+_ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task; see sincpro-decorators"
+_NO_FIRE_AND_FORGET = "no fire-and-forget mode: every call blocks until its own loop is torn down"
+
+
+async def noop() -> int:
+    """The trivial coroutine: all the time spent on it is the bridge's."""
+    return 1
+
+
+def napper(seconds: float) -> CoroutineFunction:
+    """A coroutine function that sleeps `seconds` on the loop: a stand-in for waiting on I/O."""
+
+    async def nap() -> None:
+        await asyncio.sleep(seconds)
+
+    return nap
+
+
+async def gather(fn: CoroutineFunction, n: int) -> None:
+    """`n` calls of `fn()` at once, inside one loop (for contenders with no submit mode)."""
+    await asyncio.gather(*(fn() for _ in range(n)))
+
+
+class Contender:
+    """A way to run coroutines from sync code; subclasses fill in what they support."""
+
+    name: ClassVar[str]
+    #: Scenarios this contender cannot take part in, and why (shown in the report).
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "decorator_overhead": _ONLY_THE_DECORATORS,
+    }
+
+    def start(self) -> None:
+        """Import and start what the contender needs (threads, loops) before measuring."""
+
+    def stop(self) -> None:
+        """Release what `start()` created."""
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        raise NotImplementedError
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        raise NotImplementedError(f"{self.name} has no fire-and-forget mode")
+
+    def wait_all(self, handles: list[object]) -> None:
+        for future in cast("list[concurrent.futures.Future[Any]]", handles):
+            future.result()
+
+    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+        spawn = self.spawner(fn)
+        self.wait_all([spawn() for _ in range(n)])
+
+    def undecorated(self, fn: CoroutineFunction) -> Call:
+        """The same blocking call without the decorator (only the decorators contender)."""
+        raise NotImplementedError
+
+
+class Sincpro(Contender):
+    """This library through `run_async_task` (blocking, or `fire_and_forget=True`)."""
+
+    name = LIBRARY
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "decorator_overhead": "the direct side of that comparison; see sincpro-decorators",
+    }
+
+    def start(self) -> None:
+        from sincpro_async_worker import run_async_task
+
+        run_async_task(noop())  # the worker starts lazily: not part of any measurement
+
+    def stop(self) -> None:
+        from sincpro_async_worker import shutdown
+
+        shutdown()
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        from sincpro_async_worker import run_async_task
+
+        return lambda: run_async_task(fn())
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        from sincpro_async_worker import run_async_task
+
+        return lambda: run_async_task(fn(), fire_and_forget=True)
+
+
+class SincproDecorators(Sincpro):
+    """This library through `@sync_bridge` and `@fire_and_forget`."""
+
+    name = "sincpro-decorators"
+    not_applicable: ClassVar[Mapping[str, str]] = {}
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        from sincpro_async_worker import sync_bridge
+
+        return sync_bridge(fn)
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        from sincpro_async_worker import fire_and_forget
+
+        return fire_and_forget(fn)
+
+    def undecorated(self, fn: CoroutineFunction) -> Call:
+        return Sincpro.blocking(self, fn)
+
+
+class Naive(Contender):
+    """The reference: a loop thread and `run_coroutine_threadsafe(...).result()`.
+
+    What most people write by hand; every ratio in the report is relative to it.
+    """
+
+    name = REFERENCE
+
+    def start(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="naive-loop")
+        self._thread.start()
+        ready.wait()
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        loop, submit = self._loop, asyncio.run_coroutine_threadsafe
+        return lambda: submit(fn(), loop).result()
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        loop, submit = self._loop, asyncio.run_coroutine_threadsafe
+        return lambda: submit(fn(), loop)
+
+
+class AsyncioRun(Contender):
+    """A fresh event loop per call: `asyncio.run(fn())`."""
+
+    name = "asyncio.run"
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "fire_and_forget": _NO_FIRE_AND_FORGET,
+    }
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        return lambda: asyncio.run(fn())
+
+    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+        asyncio.run(gather(fn, n))
+
+
+class Asgiref(Contender):
+    """`asgiref.sync.async_to_sync`, as Django uses it outside a request."""
+
+    name = "asgiref"
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "fire_and_forget": "no fire-and-forget mode: async_to_sync always blocks",
+    }
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        from asgiref.sync import async_to_sync
+
+        return async_to_sync(fn)
+
+    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+        from asgiref.sync import async_to_sync
+
+        async_to_sync(gather)(fn, n)
+
+
+class Anyio(Contender):
+    """An anyio blocking portal, opened once and kept open (asyncio backend)."""
+
+    name = "anyio"
+
+    def start(self) -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        self._exit = contextlib.ExitStack()
+        self._portal = self._exit.enter_context(start_blocking_portal())
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        call = self._portal.call
+        return lambda: call(fn)
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        start_soon = self._portal.start_task_soon
+        return lambda: start_soon(fn)
+
+
+_Request = tuple[Coroutine[Any, Any, Any], "threading.Lock | None", "list[object] | None"]
+
+
+class Floor(Contender):
+    """Not asyncio at all: a thread fed by a `SimpleQueue`, answering through a lock.
+
+    The worker drives the (never suspending) coroutine by hand with `send(None)`, and a
+    blocking caller sleeps on a lock it acquired before submitting, which the worker
+    releases. What is left is the cost of crossing threads in CPython: no bridge built
+    on an event loop can go below it.
+    """
+
+    name = FLOOR
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "sleeps_10k": "no event loop: concurrent sleeps would need a thread each",
+        "sleeps_100k": "no event loop: concurrent sleeps would need a thread each",
+    }
+
+    def start(self) -> None:
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="floor-worker")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        get = self._queue.get
+        while (request := get()) is not None:
+            coro, done, box = request
+            try:
+                coro.send(None)
+            except StopIteration as finished:
+                if done is not None and box is not None:
+                    box.append(finished.value)
+                    done.release()
+            else:
+                coro.close()
+                raise RuntimeError("the floor runs only coroutines that never suspend")
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        put, new_lock = self._queue.put, threading.Lock
+
+        def call() -> object:
+            done = new_lock()
+            done.acquire()
+            box: list[object] = []
+            put((fn(), done, box))
+            done.acquire()
+            return box[0]
+
+        return call
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        put = self._queue.put
+        return lambda: put((fn(), None, None))
+
+    def wait_all(self, handles: list[object]) -> None:
+        # The queue is FIFO and has one consumer: once a blocking call behind the
+        # submissions returns, they have all run.
+        self.blocking(noop)()
+
+
+REGISTRY: Mapping[str, type[Contender]] = {
+    cls.name: cls for cls in (Sincpro, SincproDecorators, Naive, AsyncioRun, Asgiref, Anyio, Floor)
+}
+
+
+def create(name: str) -> Contender:
+    return REGISTRY[name]()
+
+
+def reason_not_applicable(contender: str, scenario: str) -> str | None:
+    """Why `contender` sits out `scenario`, or None if it takes part."""
+    return REGISTRY[contender].not_applicable.get(scenario)
