@@ -189,7 +189,7 @@ class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):
 
 
 def _blocking_call(timeout: float | None) -> Callable[..., Any]:
-    execute = get_dispatcher().execute
+    execute = get_dispatcher()._execute_fresh
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return execute(wrapped(*args, **kwargs), timeout)
@@ -198,7 +198,7 @@ def _blocking_call(timeout: float | None) -> Callable[..., Any]:
 
 
 def _future_call(timeout: float | None) -> Callable[..., Any]:
-    execute_async = get_dispatcher().execute_async
+    execute_async = get_dispatcher()._execute_async_fresh
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return execute_async(wrapped(*args, **kwargs), timeout)
@@ -224,7 +224,7 @@ def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None
     exhausted = False
     try:
         while True:
-            item = dispatcher.execute(_step(agen), timeout, context=context)
+            item = dispatcher._execute_fresh(_step(agen), timeout, context)
             if item is _EXHAUSTED:
                 exhausted = True
                 return
@@ -232,7 +232,7 @@ def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None
     finally:
         aclose = getattr(agen, "aclose", None)
         if not exhausted and aclose is not None:
-            closing = dispatcher.execute_async(aclose(), context=context)
+            closing = dispatcher.execute_async(aclose(), context=context)  # any awaitable
             # On the loop thread (the generator was garbage collected there) nobody may
             # wait: the close runs as soon as the current callback returns.
             if not dispatcher.on_loop_thread():

@@ -71,6 +71,25 @@ class Dispatcher:
         check_timeout(timeout, coro)
         return self._target(coro).run_coroutine(coro, timeout, context=context)
 
+    # The decorators' path: their coroutines are fresh by construction and their timeout
+    # was checked at decoration time, so the per-call checks above are skipped.
+
+    def _execute_fresh(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None,
+        context: contextvars.Context | None = None,
+    ) -> T:
+        return self._target(coro).run_blocking(coro, timeout, context=context)
+
+    def _execute_async_fresh(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None,
+        context: contextvars.Context | None = None,
+    ) -> concurrent.futures.Future[T]:
+        return self._target(coro).run_coroutine(coro, timeout, context=context)
+
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the worker loop's thread, where it must not block."""
         worker = runtime.existing_worker() if self._worker is None else self._worker

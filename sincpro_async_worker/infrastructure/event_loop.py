@@ -340,7 +340,7 @@ class EventLoop:
                 return
             if beat.wait(threshold):
                 continue
-            culprit = asyncio.current_task(loop)
+            culprit = _running_task(loop)
             cpu = _CpuClocks(self._thread_id)
             collecting = _gc_seconds()
             last = time.monotonic()
@@ -351,7 +351,7 @@ class EventLoop:
                 now = time.monotonic()
                 punctual = punctual and now - last < period
                 last = now
-                if asyncio.current_task(loop) is not culprit:
+                if _running_task(loop) is not culprit:
                     culprit = None
             stalled = time.monotonic() - posted
             # A garbage collection that ran inside the task's step is no fault of the task.
@@ -371,6 +371,16 @@ class EventLoop:
                 )
             else:
                 logger.debug("The event loop was unresponsive for %.3f s", stalled)
+
+
+def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+    """The task whose step the loop is executing, if any.
+
+    A task that is already done cannot be what blocks the loop, even while asyncio still
+    reports it as current (its step is wrapping up, or a garbage collection runs there).
+    """
+    task = asyncio.current_task(loop)
+    return None if task is None or task.done() else task
 
 
 class _CpuClocks:

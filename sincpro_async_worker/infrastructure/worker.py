@@ -39,8 +39,6 @@ logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
 
-_FINISHED = "FINISHED"  # concurrent.futures' state name for a future with an outcome
-
 #: After our own timeout fires, how long a blocking caller waits for the task to
 #: acknowledge its cancellation, so that its `finally` blocks have run when we return.
 _CANCEL_ACK_TIMEOUT = 1.0
@@ -95,8 +93,8 @@ class TaskFuture(concurrent.futures.Future[T]):
     """
 
     _job: _Job | None = None
-    _name = "?"
     _observed = False
+    _failure: _UnretrievedFailure | None = None
 
     def cancel(self) -> bool:
         job = self._job
@@ -106,20 +104,48 @@ class TaskFuture(concurrent.futures.Future[T]):
         return cancelled
 
     def result(self, timeout: float | None = None) -> T:
-        self._observed = True
+        self._mark_observed()
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._observed = True
+        self._mark_observed()
         return super().exception(timeout)
 
+    def _mark_observed(self) -> None:
+        # Written before `_failure` is read; the loop attaches `_failure` before reading
+        # `_observed`. Whatever the interleaving, one side sees the other.
+        self._observed = True
+        failure = self._failure
+        if failure is not None:
+            failure.retrieved = True
+
+    def _fail(self, exc: BaseException, name: str) -> None:
+        """Set the exception, watched by a guard that logs it if nobody ever looks."""
+        failure = self._failure = _UnretrievedFailure(exc, name)
+        if self._observed:
+            failure.retrieved = True
+        self.set_exception(exc)
+
+
+class _UnretrievedFailure:
+    """Logs a fire-and-forget failure when its future is freed without anyone reading it.
+
+    Only failed futures carry one, so successful work pays nothing for the check.
+    """
+
+    __slots__ = ("exc", "name", "retrieved")
+
+    def __init__(self, exc: BaseException, name: str) -> None:
+        self.exc = exc
+        self.name = name
+        self.retrieved = False
+
     def __del__(self) -> None:
-        # Plain attribute reads: nobody else holds the future any more, so no lock.
-        exc = self._exception
-        if exc is not None and not self._observed and self._state == _FINISHED:
+        if not self.retrieved:
+            exc = self.exc
             logger.error(
                 "Fire-and-forget task %s failed and its exception was never retrieved",
-                self._name,
+                self.name,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
 
@@ -184,6 +210,10 @@ class _Job:
             raise
         except BaseException as exc:
             self.timed_out = False  # its own outcome, whatever our timer did meanwhile
+            # Start the traceback at the user's coroutine: this frame adds nothing for
+            # them, and holding it (and `self`) would tie the job into a reference cycle.
+            if exc.__traceback__ is not None:
+                exc.__traceback__ = exc.__traceback__.tb_next
             self.settle(None, exc)
         else:
             self.timed_out = False
@@ -333,7 +363,6 @@ class _FutureJob(_Job):
         super().__init__(coro, worker, timeout, context)
         self.future: TaskFuture[Any] = TaskFuture()
         self.future._job = self
-        self.future._name = self.name
 
     def finish(self, result: Any, exc: BaseException | None) -> None:
         """Deliver, then count what the owner actually got.
@@ -366,7 +395,7 @@ class _FutureJob(_Job):
             if exc is None:
                 future.set_result(result)
             else:
-                future.set_exception(exc)
+                future._fail(exc, self.name)
         except concurrent.futures.InvalidStateError:  # cancelled by its owner meanwhile
             return False
         return True
