@@ -89,6 +89,8 @@ class EventLoop:
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._stopping = threading.Event()
+        #: The stall the watchdog is following right now, if any.
+        self.stall: _Stall | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -317,6 +319,10 @@ class EventLoop:
         has per-thread CPU clocks, a stall during which the loop thread used almost no
         CPU while other threads of the process used plenty is starvation, not blocking,
         and time spent in garbage collection is not counted against the task.
+
+        The report is made once, by whichever comes first: the culprit's own step as it
+        ends (so a blocking caller sees it the moment its call returns), or this thread
+        when the loop answers again.
         """
         period = max(threshold / 2, 0.005)
         beat = threading.Event()
@@ -340,37 +346,30 @@ class EventLoop:
                 return
             if beat.wait(threshold):
                 continue
-            culprit = _running_task(loop)
-            cpu = _CpuClocks(self._thread_id)
-            collecting = _gc_seconds()
+            stall = _Stall(_running_task(loop), posted, threshold, self._thread_id)
+            stall.punctual = time.monotonic() - posted < threshold + period
+            self.stall = stall
             last = time.monotonic()
-            punctual = last - posted < threshold + period
             while not beat.wait(period / 2):
                 if stopping.is_set():
                     return
                 now = time.monotonic()
-                punctual = punctual and now - last < period
+                stall.punctual = stall.punctual and now - last < period
                 last = now
-                if _running_task(loop) is not culprit:
-                    culprit = None
-            stalled = time.monotonic() - posted
-            # A garbage collection that ran inside the task's step is no fault of the task.
-            blocked = stalled - (_gc_seconds() - collecting)
-            if (
-                culprit is not None
-                and punctual
-                and blocked >= threshold
-                and not cpu.loop_was_starved(stalled)
-            ):
-                logger.warning(
-                    "%s blocked the event loop for %.3f s with synchronous work; every "
-                    "other task and caller waited meanwhile (move the blocking call into "
-                    "loop.run_in_executor() or use its async equivalent)",
-                    describe_task(culprit),
-                    blocked,
-                )
-            else:
-                logger.debug("The event loop was unresponsive for %.3f s", stalled)
+                if _running_task(loop) is not stall.culprit:
+                    stall.culprit = None
+            self.stall = None
+            stall.report()
+
+    def report_stall_of(self, task: asyncio.Task[Any] | None) -> None:
+        """Called by a task's own step as it ends: report its stall before it returns.
+
+        Its caller then sees the report as soon as the call returns, not some moments
+        later when the watchdog thread gets round to it.
+        """
+        stall = self.stall
+        if stall is not None and stall.culprit is task and task is not None:
+            stall.report()
 
 
 def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
@@ -381,6 +380,50 @@ def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
     """
     task = asyncio.current_task(loop)
     return None if task is None or task.done() else task
+
+
+class _Stall:
+    """One stall of the loop, from its detection until it is reported (exactly once)."""
+
+    __slots__ = ("_cpu", "_gc_at_start", "_reported", "culprit", "posted", "punctual", "threshold")
+
+    def __init__(
+        self,
+        culprit: asyncio.Task[Any] | None,
+        posted: float,
+        threshold: float,
+        loop_thread_id: int | None,
+    ) -> None:
+        self.culprit = culprit
+        self.posted = posted
+        self.threshold = threshold
+        self.punctual = True
+        self._cpu = _CpuClocks(loop_thread_id)
+        self._gc_at_start = _gc_seconds()
+        self._reported = threading.Lock()
+
+    def report(self) -> None:
+        if not self._reported.acquire(blocking=False):
+            return  # the other side (watchdog or the task's own step) got here first
+        stalled = time.monotonic() - self.posted
+        # A garbage collection that ran inside the task's step is no fault of the task.
+        blocked = stalled - (_gc_seconds() - self._gc_at_start)
+        culprit = self.culprit
+        if (
+            culprit is not None
+            and self.punctual
+            and blocked >= self.threshold
+            and not self._cpu.loop_was_starved(stalled)
+        ):
+            logger.warning(
+                "%s blocked the event loop for %.3f s with synchronous work; every other "
+                "task and caller waited meanwhile (move the blocking call into "
+                "loop.run_in_executor() or use its async equivalent)",
+                describe_task(culprit),
+                blocked,
+            )
+        else:
+            logger.debug("The event loop was unresponsive for %.3f s", stalled)
 
 
 class _CpuClocks:
