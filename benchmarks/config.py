@@ -16,9 +16,12 @@ LIBRARY = "sincpro"
 #: Not asyncio at all: the cost of crossing threads, which no bridge can beat.
 FLOOR = "floor"
 
+#: The library's ways of running work: per-call (blocking or fire-and-forget), through
+#: the decorators, or one blocking call that gathers many coroutines inside the loop.
+LIBRARY_VARIANTS = (LIBRARY, "sincpro-decorators", "sincpro-one-call")
+
 CONTENDERS = (
-    LIBRARY,
-    "sincpro-decorators",
+    *LIBRARY_VARIANTS,
     REFERENCE,
     "asyncio.run",
     "asgiref",

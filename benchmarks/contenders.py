@@ -133,6 +133,30 @@ class SincproDecorators(Sincpro):
         return Sincpro.blocking(self, fn)
 
 
+_SAME_AS_SINCPRO = "the same per-call path as sincpro; this column only gathers"
+
+
+class SincproOneCall(Sincpro):
+    """This library with one blocking call gathering every coroutine inside the loop.
+
+    The like-for-like rival of `asyncio.run` and asgiref in the sleeps scenarios, which
+    can only work that way; per-task submission is what `sincpro` measures.
+    """
+
+    name = "sincpro-one-call"
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        "latency": _SAME_AS_SINCPRO,
+        "fire_and_forget": _SAME_AS_SINCPRO,
+        "threads8": _SAME_AS_SINCPRO,
+        "decorator_overhead": _ONLY_THE_DECORATORS,
+    }
+
+    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+        from sincpro_async_worker import run_async_task
+
+        run_async_task(gather(fn, n))
+
+
 class Naive(Contender):
     """The reference: a loop thread and `run_coroutine_threadsafe(...).result()`.
 
@@ -292,7 +316,17 @@ class Floor(Contender):
 
 
 REGISTRY: Mapping[str, type[Contender]] = {
-    cls.name: cls for cls in (Sincpro, SincproDecorators, Naive, AsyncioRun, Asgiref, Anyio, Floor)
+    cls.name: cls
+    for cls in (
+        Sincpro,
+        SincproDecorators,
+        SincproOneCall,
+        Naive,
+        AsyncioRun,
+        Asgiref,
+        Anyio,
+        Floor,
+    )
 }
 
 
