@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -73,4 +74,39 @@ def run_python(
     )
 
 
-__all__ = ["LOGGER", "ROOT", "run_python", "saw"]
+def interrupt_python(code: str, ready: str, *, timeout: float = 30) -> tuple[int, str, str]:
+    """Start `code` in a fresh interpreter, send SIGINT once it prints `ready`, and wait.
+
+    Returns the exit code, stdout (after the ready line) and stderr.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == ready
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, out, err
+
+
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
+    """Run `examples/<name>` as a user would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+__all__ = ["LOGGER", "ROOT", "interrupt_python", "run_example", "run_python", "saw"]

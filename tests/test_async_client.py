@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +12,7 @@ import pytest
 
 from examples.async_client import Inventory, upstream_server
 
-from .conftest import ROOT
+from .conftest import run_example
 
 
 @pytest.fixture
@@ -85,13 +83,7 @@ def test_calls_from_many_threads_all_run_on_the_one_worker_thread(url: str) -> N
 
 
 def test_the_async_client_example_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "async_client.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_example("async_client.py")
     assert result.returncode == 0, result.stderr
     assert "40 items from 8 threads, all correct: True" in result.stdout
     assert "['page-0', 'page-1', 'page-2']" in result.stdout

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import textwrap
-
-from .conftest import ROOT
+from .conftest import interrupt_python
 
 SCRIPT = """
 import asyncio, signal
@@ -35,21 +30,8 @@ print("running", stats().running, flush=True)
 
 
 def test_keyboard_interrupt_in_a_blocked_caller_cancels_the_task() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "started"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
+    returncode, out, err = interrupt_python(SCRIPT, ready="started")
+    assert returncode == 0, err
     lines = out.splitlines()
     # The two first lines come from two threads, in either order.
     assert sorted(lines[:2]) == ["caller interrupted", "task cancelled"], out

@@ -54,7 +54,7 @@ class Dispatcher:
         """
         coro = as_coroutine(task, "run_async_task")
         check_timeout(timeout, coro)
-        return self._target(coro).run_blocking(coro, timeout, context=context)
+        return self._execute_fresh(coro, timeout, context)
 
     def execute_async(
         self,
@@ -69,10 +69,10 @@ class Dispatcher:
         """
         coro = as_coroutine(task, "run_async_task")
         check_timeout(timeout, coro)
-        return self._target(coro).run_coroutine(coro, timeout, context=context)
+        return self._execute_async_fresh(coro, timeout, context)
 
-    # The decorators' path: their coroutines are fresh by construction and their timeout
-    # was checked at decoration time, so the per-call checks above are skipped.
+    # After the checks. The decorators come straight here: their coroutines are fresh by
+    # construction and their timeout was checked at decoration time.
 
     def _execute_fresh(
         self,

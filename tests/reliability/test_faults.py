@@ -14,8 +14,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -30,7 +28,7 @@ from sincpro_async_worker import (
     stats,
 )
 
-from ..conftest import LOGGER, ROOT, run_python
+from ..conftest import LOGGER, interrupt_python, run_python
 from .support import wait_until, wait_until_idle
 
 
@@ -356,23 +354,9 @@ print("unreachable", flush=True)
 
 
 def test_ctrl_c_in_a_blocked_main_thread_cancels_its_task_and_the_process_exits_cleanly() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CTRL_C_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "blocked"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        proc.wait()
+    returncode, out, err = interrupt_python(CTRL_C_SCRIPT, ready="blocked")
     # An uncaught KeyboardInterrupt ends the process through SIGINT, as Python does.
-    assert proc.returncode == -signal.SIGINT, err
+    assert returncode == -signal.SIGINT, err
     assert sorted(out.split("\n")[:2]) == ["background work finished", "blocked task cancelled"]
     assert "unreachable" not in out
     assert "KeyboardInterrupt" in err
