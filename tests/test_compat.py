@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import threading
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -144,3 +145,45 @@ def test_dispatcher_validates_before_reaching_the_worker() -> None:
     with pytest.raises(TypeError, match="did you mean"):
         Dispatcher(fake).execute(add)  # type: ignore[arg-type]  # the point of the test
     assert fake.calls == []
+
+
+class OriginalStyleWorker:
+    """A worker written against the original library: only its four methods."""
+
+    def __init__(self) -> None:
+        self.loop = EventLoop()
+
+    def start(self) -> None:
+        self.loop.start()
+
+    def is_running(self) -> bool:
+        return self.loop.is_running()
+
+    def run_coroutine(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
+        return self.loop.run_coroutine(_as_coro(coro))
+
+    def shutdown(self) -> None:
+        self.loop.shutdown()
+
+
+def test_a_worker_with_only_the_original_four_methods_still_works() -> None:
+    worker = OriginalStyleWorker()
+    assert isinstance(worker, WorkerInterface)
+    dispatcher = Dispatcher(worker)
+    cancelled = threading.Event()
+
+    async def sleep_forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        assert dispatcher.execute(add(1, 2)) == 3
+        assert dispatcher.execute_async(add(2, 2)).result(5) == 4
+        with pytest.raises(TimeoutError):
+            dispatcher.execute(sleep_forever(), timeout=0.05)
+        assert cancelled.wait(5)
+    finally:
+        worker.shutdown()

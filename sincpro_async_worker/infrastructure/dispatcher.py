@@ -15,8 +15,9 @@ import types
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast, final
 
-from ..domain.worker import WorkerInterface
+from ..domain.worker import BlockingWorkerInterface, WorkerInterface
 from . import runtime
+from .event_loop import bounded
 from .worker import check_timeout, discard
 
 __all__ = ["Dispatcher", "as_coroutine"]
@@ -30,13 +31,19 @@ class Dispatcher:
 
     `Dispatcher()` is cheap and every instance without an explicit worker shares the one
     process-wide worker, so code written as `Dispatcher().execute(coro)` keeps working.
-    An explicit worker (anything satisfying `WorkerInterface`) is started on first use.
+    An explicit worker (anything satisfying `WorkerInterface`) is started on first use;
+    one with only the original four methods gets blocking calls built on its
+    `run_coroutine()`, without the loop-thread guard it cannot provide.
     """
 
     __slots__ = ("_worker",)
 
     def __init__(self, worker: WorkerInterface | None = None) -> None:
-        self._worker = worker
+        self._worker: BlockingWorkerInterface | None
+        if worker is None or isinstance(worker, BlockingWorkerInterface):
+            self._worker = worker
+        else:
+            self._worker = _BasicWorkerAdapter(worker)
 
     def execute(
         self,
@@ -95,7 +102,7 @@ class Dispatcher:
         worker = runtime.existing_worker() if self._worker is None else self._worker
         return worker is not None and worker.owns_current_thread()
 
-    def _target(self, coro: Coroutine[Any, Any, Any]) -> WorkerInterface:
+    def _target(self, coro: Coroutine[Any, Any, Any]) -> BlockingWorkerInterface:
         worker = self._worker
         try:
             if worker is None:
@@ -106,6 +113,59 @@ class Dispatcher:
             discard(coro)  # it will never run; spare the "never awaited" warning
             raise
         return worker
+
+
+class _BasicWorkerAdapter:
+    """Gives a worker with the original four methods the interface the dispatcher uses."""
+
+    __slots__ = ("_worker",)
+
+    def __init__(self, worker: WorkerInterface) -> None:
+        self._worker = worker
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def is_running(self) -> bool:
+        return self._worker.is_running()
+
+    def shutdown(self, timeout: float | None = 5.0) -> None:
+        self._worker.shutdown()
+
+    def owns_current_thread(self) -> bool:
+        return False  # unknowable for such a worker
+
+    def run_coroutine(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> concurrent.futures.Future[T]:
+        if timeout is not None:
+            coro = bounded(coro, timeout)
+        if context is None:
+            return self._worker.run_coroutine(coro)
+        return context.run(self._worker.run_coroutine, coro)
+
+    def run_blocking(
+        self,
+        coro: Awaitable[T],
+        timeout: float | None = None,
+        *,
+        context: contextvars.Context | None = None,
+    ) -> T:
+        future = self.run_coroutine(coro, context=context)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if future.done():
+                raise  # the coroutine's own TimeoutError
+            future.cancel()
+            raise TimeoutError(f"the task did not finish within {timeout} s") from None
+        except BaseException:
+            future.cancel()  # KeyboardInterrupt while waiting: do not leave it running
+            raise
 
 
 def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:

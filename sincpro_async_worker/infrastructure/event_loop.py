@@ -15,12 +15,12 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
 
-__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "EventLoop", "LoopFactory"]
+__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "EventLoop", "LoopFactory", "bounded"]
 
 logger = logging.getLogger("sincpro_async_worker")
 
@@ -51,7 +51,8 @@ def describe_task(task: asyncio.Task[Any]) -> str:
     return f"{coro_name} ({name})"
 
 
-async def _bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+async def bounded(coro: Awaitable[T], timeout: float) -> T:
+    """Await `coro` for at most `timeout` s; the builtin `TimeoutError` on every Python."""
     try:
         return await asyncio.wait_for(coro, timeout)
     except asyncio.TimeoutError as exc:
@@ -222,7 +223,7 @@ class EventLoop:
         its own, faster submission path. `timeout` bounds the task itself.
         """
         if timeout is not None:
-            coro = _bounded(coro, timeout)
+            coro = bounded(coro, timeout)
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     # -- the loop thread -----------------------------------------------------------------
