@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import CONTENDERS, FLOOR, LIBRARY, LIBRARY_VARIANTS, REFERENCE, SCENARIOS
+from .config import BOUNDS, CONTENDERS, FLOOR, LIBRARY, LIBRARY_VARIANTS, REFERENCE, SCENARIOS
 from .contenders import reason_not_applicable
 
 Record = dict[str, Any]
@@ -175,7 +175,7 @@ def evaluate_targets(results: Results, mode: str = "pinned") -> list[Target]:
         Target(
             6,
             "every other contender slower than this library in every scenario "
-            "(the floor, not an asyncio bridge, excluded)",
+            "(the two floors, lower bounds rather than bridges, excluded)",
             None if unmeasured else not losses,
             "; ".join(losses) if losses else ("not measured" if unmeasured else "no exception"),
         ),
@@ -204,7 +204,7 @@ def _losses(results: Results, mode: str) -> tuple[list[str], bool]:
     """
     losses: list[str] = []
     unmeasured = False
-    rivals = [c for c in CONTENDERS if c not in (*LIBRARY_VARIANTS, FLOOR)]
+    rivals = [c for c in CONTENDERS if c not in (*LIBRARY_VARIANTS, *BOUNDS)]
     for scenario in COMPARED:
         metric = METRICS[scenario][0]
         for rival in rivals:

@@ -15,6 +15,10 @@ REFERENCE = "naive"
 LIBRARY = "sincpro"
 #: Not asyncio at all: the cost of crossing threads, which no bridge can beat.
 FLOOR = "floor"
+#: The least an asyncio loop thread can do per call: a wake-up and a callback, no Task.
+LOOP_FLOOR = "loop-floor"
+#: Lower bounds, not bridges: shown for scale, never counted as rivals.
+BOUNDS = (FLOOR, LOOP_FLOOR)
 
 #: The library's ways of running work: per-call (blocking or fire-and-forget), through
 #: the decorators, or one blocking call that gathers many coroutines inside the loop.
@@ -26,6 +30,7 @@ CONTENDERS = (
     "asyncio.run",
     "asgiref",
     "anyio",
+    LOOP_FLOOR,
     FLOOR,
 )
 

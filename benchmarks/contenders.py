@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, cast
 
-from .config import FLOOR, LIBRARY, REFERENCE
+from .config import FLOOR, LIBRARY, LOOP_FLOOR, REFERENCE
 
 CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
 Call = Callable[[], object]
@@ -315,6 +315,64 @@ class Floor(Contender):
         self.blocking(noop)()
 
 
+_BLOCKING_ONLY = "a lower bound for blocking calls of a coroutine that never suspends"
+
+
+class LoopFloor(Contender):
+    """The least an asyncio loop thread can do for a blocking call: no Task, no future.
+
+    One `call_soon_threadsafe` wakes the loop, a callback drives the (never suspending)
+    coroutine by hand and releases a lock the caller sleeps on. What a bridge adds on
+    top (a Task, so the coroutine may suspend; timeouts; results and errors delivered)
+    is the difference between this column and the bridges'.
+    """
+
+    name = LOOP_FLOOR
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "fire_and_forget": _BLOCKING_ONLY,
+        "sleeps_10k": _BLOCKING_ONLY,
+        "sleeps_100k": _BLOCKING_ONLY,
+    }
+
+    def start(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="loop-floor")
+        self._thread.start()
+        ready.wait()
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        post, new_lock = self._loop.call_soon_threadsafe, threading.Lock
+
+        def step(coro: Coroutine[Any, Any, Any], done: threading.Lock, box: list[object]) -> None:
+            try:
+                coro.send(None)
+            except StopIteration as finished:
+                box.append(finished.value)
+            done.release()
+
+        def call() -> object:
+            done = new_lock()
+            done.acquire()
+            box: list[object] = []
+            post(step, fn(), done, box)
+            done.acquire()
+            return box[0]
+
+        return call
+
+
 REGISTRY: Mapping[str, type[Contender]] = {
     cls.name: cls
     for cls in (
@@ -325,6 +383,7 @@ REGISTRY: Mapping[str, type[Contender]] = {
         AsyncioRun,
         Asgiref,
         Anyio,
+        LoopFloor,
         Floor,
     )
 }

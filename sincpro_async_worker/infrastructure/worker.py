@@ -374,16 +374,15 @@ class _FutureJob(_Job):
         self.future._job = self
 
     def finish(self, result: Any, exc: BaseException | None) -> None:
-        """Deliver, then count what the owner actually got.
+        """Count, then deliver; recount in the rare case the owner cancelled meanwhile.
 
-        The owner may cancel the future while the task is finishing (its cancel() wins
-        as long as no outcome is set). The caller then sees CancelledError, so the
-        counters must say cancelled too, not succeeded or failed.
+        Counting first means stats() is final by the time anyone sees the outcome. The
+        owner may still cancel the future while the task finishes (its cancel() wins as
+        long as no outcome is set); it then saw a cancellation, and so must the counters.
         """
+        counted = self.worker._finished(self, exc)
         if not self._offer(result, exc):
-            self.timed_out = False
-            exc = concurrent.futures.CancelledError()
-        self.worker._finished(self, exc)
+            self.worker._recount(counted, "_cancelled")
 
     def deliver_result(self, result: Any) -> None:
         self._offer(result, None)
@@ -619,17 +618,26 @@ class Worker:
             if job.timeout is not None and isinstance(job, _FutureJob):
                 job.timer = loop.call_later(job.timeout, job.expire)
 
-    def _finished(self, job: _Job, exc: BaseException | None) -> None:
+    def _finished(self, job: _Job, exc: BaseException | None) -> str:
+        """Retire `job` and count its outcome; returns the counter it went to."""
         self._active.discard(job)
         self._release_slot(job)
         if exc is None:
             self._succeeded += 1
-        elif job.timed_out:
+            return "_succeeded"
+        if job.timed_out:
             self._timed_out += 1
-        elif isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
+            return "_timed_out"
+        if isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError)):
             self._cancelled += 1
-        else:
-            self._failed += 1
+            return "_cancelled"
+        self._failed += 1
+        return "_failed"
+
+    def _recount(self, counted: str, actual: str) -> None:
+        if counted != actual:
+            setattr(self, counted, getattr(self, counted) - 1)
+            setattr(self, actual, getattr(self, actual) + 1)
 
     def _busy(self) -> bool:
         return bool(self._active)
