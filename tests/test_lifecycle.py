@@ -384,3 +384,24 @@ def test_work_at_exit_can_still_use_the_loops_default_executor(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert out.read_text() == "written"
     assert result.stderr == ""
+
+
+def test_an_applications_atexit_handler_can_still_use_the_worker() -> None:
+    # The library's early exit step only waits; the worker stops after the application's
+    # own atexit handlers (closing a client through the bridge is the common case).
+    result = run_python(
+        """
+        import asyncio, atexit
+        from sincpro_async_worker import run_async_task
+
+        async def close_client():
+            await asyncio.sleep(0.05)
+            return "closed"
+
+        atexit.register(lambda: print(run_async_task(close_client(), timeout=10)))
+        run_async_task(asyncio.sleep(0))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "closed"
+    assert result.stderr == ""

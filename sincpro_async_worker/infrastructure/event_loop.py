@@ -267,7 +267,23 @@ class EventLoop:
             if self._on_exit is not None:
                 self._on_exit()
 
-    async def _drain(self, timeout: float | None) -> None:
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for every task on the loop to finish; True if they did.
+
+        Nothing is cancelled and the loop keeps running. Refused on the loop's thread.
+        """
+        self.refuse_loop_thread("wait_idle()")
+        loop = self._loop
+        if loop is None or not self.thread_alive() or loop.is_closed():
+            return True
+        try:
+            idle = asyncio.run_coroutine_threadsafe(self._settle(timeout), loop)
+            return not idle.result(min(timeout + _CANCEL_GRACE, threading.TIMEOUT_MAX))
+        except (RuntimeError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            return False
+
+    async def _settle(self, timeout: float | None) -> set[asyncio.Task[Any]]:
+        """Wait for the loop's other tasks to finish, up to `timeout`; return the rest."""
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
         deadline = None if timeout is None else loop.time() + timeout
@@ -276,8 +292,11 @@ class EventLoop:
             pending = {task for task in asyncio.all_tasks(loop) if task is not me}
             remaining = None if deadline is None else deadline - loop.time()
             if not pending or (remaining is not None and remaining <= 0):
-                break
+                return pending
             await asyncio.wait(pending, timeout=remaining)
+
+    async def _drain(self, timeout: float | None) -> None:
+        pending = await self._settle(timeout)
         for task in pending:
             logger.warning(
                 "Cancelled %s at shutdown: it did not finish within the %s s grace period",

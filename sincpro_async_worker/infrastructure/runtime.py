@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 
 from ..exceptions import ConfigurationError
@@ -164,8 +165,31 @@ def _seconds(name: str, value: object, none_allowed: bool) -> float | None:
     return float(value)
 
 
+# When the exit grace period ends; set by the first exit hook, so that both together
+# take no longer than the one grace period the user configured.
+_exit_deadline: float | None = None
+
+
+def _settle_at_exit() -> None:
+    """First exit hook: let pending work finish while threads and thread pools still work.
+
+    The worker keeps running, so `atexit` handlers of the application (a client's
+    `close()`, say) can still use it; the second hook then stops it.
+    """
+    global _exit_deadline
+    grace = _settings.exit_grace_period
+    _exit_deadline = time.monotonic() + grace
+    worker = _worker
+    if worker is not None and worker.is_running():
+        worker.event_loop.wait_idle(grace)
+
+
 def _shutdown_at_exit() -> None:
-    shutdown(_settings.exit_grace_period)
+    """Last exit hook: stop the worker, giving what is left the rest of the grace period."""
+    grace = _settings.exit_grace_period
+    if _exit_deadline is not None:
+        grace = max(_exit_deadline - time.monotonic(), 0.0)
+    shutdown(grace)
 
 
 def _reset_in_child() -> None:
@@ -183,22 +207,21 @@ def _reset_in_child() -> None:
 
 
 def _register_exit_handlers() -> None:
-    """Drain at exit, early enough that the pending work can still finish.
+    """Let pending work finish at exit, early enough that it still can.
 
     Python joins non-daemon threads and shuts down thread-pool executors (including the
-    loop's default executor) *before* it runs `atexit` handlers, and from 3.12 it no
-    longer lets new threads start by then. Work that needs any of those would fail in an
-    `atexit` drain, so the drain is hooked where `concurrent.futures` hooks its own exit,
-    and registered after it so that it runs first (those hooks run last-in, first-out).
-    The `atexit` handler then stops a worker that a still-running thread started after
-    the first drain. `threading._register_atexit` is private; without it only the
-    `atexit` handler remains.
+    loop's default executor) *before* it runs `atexit` handlers. Work that needs any of
+    those would fail if it only ran during an `atexit` drain, so the waiting is hooked
+    where `concurrent.futures` hooks its own exit, and registered after it so that it
+    runs first (those hooks run last-in, first-out). The `atexit` handler, registered at
+    import and so run after the application's own, stops the worker. The early hook
+    (`threading._register_atexit`) is private; without it only the `atexit` one remains.
     """
     register_early = getattr(threading, "_register_atexit", None)
     if register_early is not None:
         import concurrent.futures.thread  # noqa: F401 - its exit hook must register first
 
-        register_early(_shutdown_at_exit)
+        register_early(_settle_at_exit)
     atexit.register(_shutdown_at_exit)
 
 

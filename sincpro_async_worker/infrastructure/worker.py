@@ -206,8 +206,7 @@ class _Job:
         try:
             result = await coro
         except asyncio.CancelledError:
-            self._report_stall()
-            self.settle(None, self.cancellation())
+            self._conclude(None, self.cancellation())
             raise
         except BaseException as exc:
             self.timed_out = False  # its own outcome, whatever our timer did meanwhile
@@ -215,18 +214,17 @@ class _Job:
             # them, and holding it (and `self`) would tie the job into a reference cycle.
             if exc.__traceback__ is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next
-            self._report_stall()
-            self.settle(None, exc)
+            self._conclude(None, exc)
         else:
             self.timed_out = False
-            self._report_stall()
-            self.settle(result, None)
+            self._conclude(result, None)
 
-    def _report_stall(self) -> None:
+    def _conclude(self, result: Any, exc: BaseException | None) -> None:
         # If this task has been blocking the loop, say so before its caller wakes up.
         event_loop = self.worker._event_loop
         if event_loop.stall is not None:
             event_loop.report_stall_of(asyncio.current_task())
+        self.settle(result, exc)
 
     def settle(self, result: Any, exc: BaseException | None) -> None:
         """Record the outcome in the counters and hand it to the caller, exactly once."""

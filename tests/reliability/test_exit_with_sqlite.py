@@ -4,7 +4,7 @@ The script fires its writes and returns from the main module at once, the way a 
 worker process ends. Each write opens its own `aiosqlite` connection (bounded by a
 semaphore, like a small pool). A long-lived shared connection would not do here:
 aiosqlite runs each connection in a non-daemon thread, and an unclosed one keeps the
-interpreter waiting for ever *before* any `atexit` handler, ours included, can run.
+interpreter waiting for ever after the library's exit drain has run.
 
 Each task renames itself `write_row[<id>]`, which is what the library prints when it
 cancels a task at shutdown, so the log says exactly which rows were given up.
@@ -15,9 +15,20 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
+import pytest
+
 from ..conftest import run_python
+
+# aiosqlite starts a thread per connection, and CPython 3.12.0 and 3.12.1 refuse to start
+# any thread once the interpreter is exiting (3.11 and 3.13 here both allow it), so work
+# that opens connections during the exit grace period cannot succeed there.
+pytestmark = pytest.mark.skipif(
+    (3, 12, 0) <= sys.version_info[:3] < (3, 12, 2),
+    reason="CPython 3.12.0-3.12.1 start no thread during interpreter exit",
+)
 
 WRITER = """
 import asyncio, logging, sqlite3, sys
