@@ -46,7 +46,10 @@ def test_smoke_run_covers_every_contender_and_scenario(tmp_path: Path) -> None:
                 else:
                     assert cell["reason"], (mode, scenario, contender)
     assert [t["number"] for t in results["targets"]] == [1, 2, 3, 4, 5, 6]
-    assert all(t["met"] is not None for t in results["targets"])
+    # With smoke sizes a process may allocate no new memory pages at all, leaving memory
+    # per task (half of target 4) undefined; every target judged on time must be judged.
+    judged = {t["number"]: t["met"] for t in results["targets"]}
+    assert all(judged[number] is not None for number in (1, 2, 3, 5, 6)), judged
 
     page = (tmp_path / "performance.md").read_text()
     assert page.count(START) == 1
