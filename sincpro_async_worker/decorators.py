@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import functools
 import inspect
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any, Protocol, TypeVar, overload
 
@@ -22,9 +24,12 @@ import wrapt
 from typing_extensions import ParamSpec
 
 from .core import get_dispatcher
+from .infrastructure.dispatcher import Dispatcher
 from .infrastructure.worker import check_timeout
 
 __all__ = ["fire_and_forget", "sync_bridge"]
+
+logger = logging.getLogger("sincpro_async_worker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,6 +129,13 @@ def fire_and_forget(func: Any = None, /, *, timeout: float | None = None) -> Any
 
 
 def _decorate(func: Any, name: str, timeout: float | None, *, allow_generators: bool) -> Any:
+    if isinstance(func, functools.partial):
+        # inspect sees through a partial to the async function, so the result would
+        # still look like a coroutine function to frameworks.
+        raise TypeError(
+            f"@{name} cannot wrap functools.partial objects ({func!r}); decorate the async "
+            "function itself and bind arguments when calling it"
+        )
     if isinstance(func, (classmethod, staticmethod)):
         # Wrap the function inside and rebuild the descriptor around it, so both
         # decorator orders behave the same.
@@ -217,26 +229,46 @@ def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None
     """Drive `agen` one step per `next()` on the worker loop; close it there on exit.
 
     All steps run in one context, copied from the caller at the first step, so context
-    variables the generator sets survive from one step to the next.
+    variables the generator sets survive from one step to the next (Python 3.11+; 3.10
+    tasks cannot be given a context, so there each step runs in a fresh copy).
     """
     dispatcher = get_dispatcher()
     context = contextvars.copy_context()
-    exhausted = False
     try:
         while True:
             item = dispatcher._execute_fresh(_step(agen), timeout, context)
             if item is _EXHAUSTED:
-                exhausted = True
                 return
             yield item
-    finally:
-        aclose = getattr(agen, "aclose", None)
-        if not exhausted and aclose is not None:
-            closing = dispatcher.execute_async(aclose(), context=context)  # any awaitable
-            # On the loop thread (the generator was garbage collected there) nobody may
-            # wait: the close runs as soon as the current callback returns.
-            if not dispatcher.on_loop_thread():
-                closing.result(timeout)
+    except GeneratorExit:
+        # Left early (break, close(), garbage collection): an error in the generator's
+        # own cleanup is the news here, so it propagates.
+        _close_on_loop(dispatcher, agen, context, timeout)
+        raise
+    except BaseException:
+        # A step failed (its own error, or our timeout): that error is the news, not
+        # any trouble closing a generator that may still be unwinding from it.
+        try:
+            _close_on_loop(dispatcher, agen, context, timeout)
+        except Exception:
+            logger.debug("Could not close %r after a failed step", agen, exc_info=True)
+        raise
+
+
+def _close_on_loop(
+    dispatcher: Dispatcher,
+    agen: AsyncIterator[Any],
+    context: contextvars.Context,
+    timeout: float | None,
+) -> None:
+    aclose = getattr(agen, "aclose", None)
+    if aclose is None or not dispatcher.has_running_worker():
+        return  # no loop left: its shutdown already finalised the generator
+    closing = dispatcher.execute_async(aclose(), context=context)  # any awaitable
+    # On the loop thread (the generator was garbage collected there) nobody may wait:
+    # the close runs as soon as the current callback returns.
+    if not dispatcher.on_loop_thread():
+        closing.result(timeout)
 
 
 _EXHAUSTED: Any = object()

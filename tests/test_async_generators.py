@@ -142,3 +142,20 @@ def test_exhausting_it_counts_as_success_not_failure() -> None:
     snapshot = stats()
     assert snapshot.failed == 0
     assert snapshot.running == 0
+
+
+def test_a_step_timeout_is_reported_even_while_the_generator_is_still_cleaning_up() -> None:
+    @sync_bridge(timeout=0.1)
+    async def slow_to_cancel() -> AsyncIterator[int]:
+        yield 1
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1.5)  # cleanup outlives the caller's wait for it
+            raise
+        yield 2  # pragma: no cover - never reached
+
+    gen = slow_to_cancel()
+    assert next(gen) == 1
+    with pytest.raises(TimeoutError):
+        next(gen)

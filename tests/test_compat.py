@@ -59,8 +59,18 @@ def test_worker_lifecycle_and_run_coroutine() -> None:
     finally:
         worker.shutdown()
     assert not worker.is_running()
-    with pytest.raises(WorkerNotRunningError, match="takes no new work"):
+    with pytest.raises(WorkerNotRunningError, match=r"has been shut down; call its start\(\)"):
         worker.run_coroutine(add(0, 0))
+    worker.start()  # and it runs again
+    try:
+        assert worker.run_blocking(add(3, 3)) == 6
+    finally:
+        worker.shutdown()
+
+
+def test_a_worker_that_was_never_started_says_so() -> None:
+    with pytest.raises(WorkerNotRunningError, match=r"not been started; call its start\(\)"):
+        Worker().run_coroutine(add(0, 0))
 
 
 def test_event_loop_lifecycle_and_run_coroutine() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import math
 import threading
@@ -239,3 +240,8 @@ def test_fire_and_forget_refuses_async_generators() -> None:
 def test_a_bad_timeout_is_a_value_error_at_decoration_time(decorator: Any, timeout: float) -> None:
     with pytest.raises(ValueError, match="timeout"):
         decorator(timeout=timeout)
+
+
+def test_a_functools_partial_is_refused_at_decoration_time() -> None:
+    with pytest.raises(TypeError, match=r"functools\.partial"):
+        sync_bridge(functools.partial(scale, 2))

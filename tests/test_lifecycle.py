@@ -148,7 +148,7 @@ def test_shutdown_closes_the_loop_its_async_generators_and_executor() -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
 
 
-def test_submissions_while_shutting_down_get_a_clear_error_or_a_fresh_worker() -> None:
+def test_submissions_while_shutting_down_get_a_clear_error_then_a_fresh_worker() -> None:
     gate = threading.Event()
 
     async def hold() -> None:
@@ -163,11 +163,38 @@ def test_submissions_while_shutting_down_get_a_clear_error_or_a_fresh_worker() -
         time.sleep(0.001)
     with pytest.raises(WorkerNotRunningError, match="shutting down"):
         old.run_blocking(asyncio.sleep(0))
+    with pytest.raises(WorkerNotRunningError, match=r"shutdown\(\) is in progress"):
+        run_async_task(asyncio.sleep(0))
     gate.set()
-    # A call through the public API waits for the shutdown, then gets a new worker.
-    assert run_async_task(asyncio.sleep(0, "fresh"), timeout=10) == "fresh"
     stopper.join(10)
+    assert run_async_task(asyncio.sleep(0, "fresh"), timeout=10) == "fresh"
     assert runtime.existing_worker() is not old
+
+
+def test_work_being_drained_may_call_back_into_the_library_without_deadlock() -> None:
+    # A task waits on an executor thread that itself calls a bridged function: the
+    # drain must not hold anything that call needs, and the call gets a clear answer.
+    answers: list[str] = []
+
+    def executor_side() -> None:
+        try:
+            run_async_task(asyncio.sleep(0))
+            answers.append("ran")
+        except WorkerNotRunningError:
+            answers.append("refused")
+
+    entered = threading.Event()
+
+    async def task_using_the_executor() -> None:
+        entered.set()
+        await asyncio.sleep(0.1)  # shutdown() is draining by now
+        await asyncio.get_running_loop().run_in_executor(None, executor_side)
+
+    future = run_async_task(task_using_the_executor(), fire_and_forget=True)
+    assert entered.wait(5)
+    shutdown(timeout=None)  # no limit: a deadlock would hang here (pytest-timeout)
+    assert future.result(0) is None
+    assert answers == ["refused"]
 
 
 def test_pending_fire_and_forget_work_finishes_at_interpreter_exit(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
+import threading
 import time
 
 import pytest
@@ -91,3 +93,45 @@ def test_the_slow_task_watchdog_can_be_switched_off() -> None:
         time.sleep(0.2)
 
     run_async_task(crunch())  # no report: the autouse fixture fails the test on one
+
+
+@pytest.mark.library_logs
+def test_a_wait_that_timed_out_does_not_count_as_retrieving_the_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+
+    async def fail_when_released() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        raise ValueError("raised after the poll gave up")
+
+    future = run_async_task(fail_when_released(), fire_and_forget=True)
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0.01)  # saw nothing
+    release.set()
+    while not future.done():
+        time.sleep(0.001)
+    with caplog.at_level(logging.ERROR, logger=LOGGER):
+        del future
+        gc.collect()
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(messages) == 1, messages
+    assert "fail_when_released failed and its exception was never retrieved" in messages[0]
+
+
+def test_a_future_its_owner_cancelled_is_not_reported_as_an_unretrieved_failure() -> None:
+    holder: list[concurrent.futures.Future[None]] = []
+    submitted = threading.Event()
+
+    async def cancelled_then_failing() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, submitted.wait, 10)
+        holder[0].cancel()  # the owner cancels while the task is already finishing
+        raise ValueError("nobody asked for this any more")
+
+    holder.append(run_async_task(cancelled_then_failing(), fire_and_forget=True))
+    submitted.set()
+    while not holder[0].done():
+        time.sleep(0.001)
+    assert holder[0].cancelled()
+    holder.clear()
+    gc.collect()  # the autouse fixture fails the test on any ERROR logged here

@@ -119,3 +119,9 @@ def test_an_already_awaited_coroutine_is_refused_with_the_fix() -> None:
 def test_zero_timeout_is_allowed_and_expires_at_once() -> None:
     with pytest.raises(TimeoutError):
         run_async_task(asyncio.sleep(10), timeout=0)
+
+
+def test_a_timeout_too_large_for_a_float_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="too large"):
+        run_async_task(double(1), timeout=10**400)
+    assert stats().submitted == 0

@@ -97,6 +97,11 @@ class Dispatcher:
     ) -> concurrent.futures.Future[T]:
         return self._target(coro).run_coroutine(coro, timeout, context=context)
 
+    def has_running_worker(self) -> bool:
+        """Whether the worker this dispatcher uses is running now (none is started)."""
+        worker = runtime.existing_worker() if self._worker is None else self._worker
+        return worker is not None and worker.is_running()
+
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the worker loop's thread, where it must not block."""
         worker = runtime.existing_worker() if self._worker is None else self._worker

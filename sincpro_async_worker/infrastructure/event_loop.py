@@ -110,6 +110,12 @@ class EventLoop:
             thread = threading.Thread(
                 target=self._run, args=(ready, failure), name=self._thread_name, daemon=True
             )
+            if sys.is_finalizing():
+                # 3.10/3.11 would start a thread that never runs, and wait for it for ever.
+                raise WorkerNotRunningError(
+                    "the interpreter is shutting down; no worker thread can start now "
+                    "(do this work before the program ends)"
+                )
             try:
                 thread.start()
             except RuntimeError as exc:  # e.g. "can't create new thread at interpreter shutdown"
@@ -263,8 +269,9 @@ class EventLoop:
                     # spinning here.)
                     logger.debug("Event loop interrupted by %r; resuming it", exc)
         finally:
-            self._close(loop)
-            if self._on_exit is not None:
+            self._close(loop, stopping)
+            # A thread that shutdown() had to leave behind must not act for its successor.
+            if self._on_exit is not None and self._thread in (None, threading.current_thread()):
                 self._on_exit()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -309,7 +316,7 @@ class EventLoop:
             for task in stubborn:
                 logger.warning("%s ignored its cancellation at shutdown", describe_task(task))
 
-    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _close(self, loop: asyncio.AbstractEventLoop, stopping: threading.Event) -> None:
         try:
             if not loop.is_closed():
                 loop.run_until_complete(loop.shutdown_asyncgens())
@@ -324,7 +331,7 @@ class EventLoop:
             logger.debug("Error while closing the event loop", exc_info=True)
         finally:
             asyncio.set_event_loop(None)
-            self._stopping.set()
+            stopping.set()  # this thread's event: after a restart, not the new thread's
 
     # -- the watchdog thread -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, WorkerNotRunningError
 from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, LoopFactory
 from .worker import Worker, WorkerStats, check_timeout
 
@@ -52,6 +52,8 @@ UNSET = _Unset.UNSET
 
 _lock = threading.Lock()
 _worker: Worker | None = None
+_closing: Worker | None = None  # the worker shutdown() is draining, if any
+_exited = False  # the exit sequence has stopped the worker for good
 _settings = Settings()
 
 
@@ -66,13 +68,31 @@ def existing_worker() -> Worker | None:
 
 
 def current_worker() -> Worker:
-    """The running process-wide worker, started (or replaced, if its thread died) now."""
+    """The running process-wide worker, started (or replaced, if its thread died) now.
+
+    Raises `WorkerNotRunningError` while `shutdown()` is draining the worker (a call
+    that waited for it could deadlock: the drain may be waiting for that very caller),
+    and once the interpreter has stopped the worker at exit (a new thread started that
+    late may never run).
+    """
     global _worker
     worker = _worker
     if worker is not None and (worker.is_running() or worker.owns_current_thread()):
-        # The loop thread itself may submit while the worker drains at shutdown.
         return worker
+    closing = _closing
+    if closing is not None and closing.owns_current_thread():
+        return closing  # the loop thread may submit while its worker drains
     with _lock:
+        if _closing is not None:
+            raise WorkerNotRunningError(
+                "the worker is shutting down (shutdown() is in progress) and takes no new "
+                "work; call again once shutdown() has returned (a fresh worker then starts)"
+            )
+        if _exited:
+            raise WorkerNotRunningError(
+                "the interpreter is exiting and the worker has been stopped; work "
+                "started this late cannot run (do it before the program ends)"
+            )
         worker = _worker
         if worker is None or not worker.is_running():
             if worker is not None:
@@ -92,18 +112,26 @@ def current_worker() -> Worker:
 def shutdown(timeout: float | None = 5.0) -> None:
     """Stop the process-wide worker gracefully; see `Worker.shutdown`. Idempotent.
 
-    New callers wait for it to finish and then get a fresh worker.
+    Calls made while it drains get `WorkerNotRunningError`; once it has returned, the
+    next call starts a fresh worker.
     """
-    global _worker
+    global _worker, _closing
     check_timeout(timeout)  # before anything stops: a bad value must not fail half-way
     worker = _worker
     if worker is not None:
         worker.event_loop.refuse_loop_thread("shutdown()")
     with _lock:
         worker, _worker = _worker, None
-        if worker is not None:
-            worker.shutdown(timeout)
-            logger.debug("Stopped the sincpro_async_worker event loop thread")
+        if worker is None:
+            return
+        _closing = worker
+    try:
+        # Not under the lock: work being drained may call into the library meanwhile.
+        worker.shutdown(timeout)
+        logger.debug("Stopped the sincpro_async_worker event loop thread")
+    finally:
+        with _lock:
+            _closing = None
 
 
 def stats() -> WorkerStats:
@@ -186,10 +214,14 @@ def _settle_at_exit() -> None:
 
 def _shutdown_at_exit() -> None:
     """Last exit hook: stop the worker, giving what is left the rest of the grace period."""
+    global _exited
     grace = _settings.exit_grace_period
     if _exit_deadline is not None:
         grace = max(_exit_deadline - time.monotonic(), 0.0)
-    shutdown(grace)
+    try:
+        shutdown(grace)
+    finally:
+        _exited = True
 
 
 def _reset_in_child() -> None:
@@ -199,8 +231,9 @@ def _reset_in_child() -> None:
     its tasks belong to the parent and must not run twice. Futures the child still holds
     are failed so nothing waits for them forever.
     """
-    global _lock, _worker
+    global _lock, _worker, _closing
     _lock = threading.Lock()
+    _closing = None
     worker, _worker = _worker, None
     if worker is not None:
         worker.forget_after_fork()

@@ -12,7 +12,8 @@ The hot path is here, so it is written for speed without giving up any guarantee
 * Jobs are slotted objects, and the links between a job, its task and its future are
   cut the moment the outcome is delivered, so finished work is freed by reference
   counting rather than left to the cyclic garbage collector.
-* Counters are only ever written on the loop thread, so they need no lock.
+* Counters are written on the loop thread, so they need no lock; the exceptions run when
+  that thread is gone (abandoning its jobs after shutdown, a crash or a fork).
 """
 
 from __future__ import annotations
@@ -93,7 +94,6 @@ class TaskFuture(concurrent.futures.Future[T]):
     """
 
     _job: _Job | None = None
-    _observed = False
     _failure: _UnretrievedFailure | None = None
 
     def cancel(self) -> bool:
@@ -104,27 +104,32 @@ class TaskFuture(concurrent.futures.Future[T]):
         return cancelled
 
     def result(self, timeout: float | None = None) -> T:
-        self._mark_observed()
-        return super().result(timeout)
+        try:
+            return super().result(timeout)
+        finally:
+            self._retrieved()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._mark_observed()
-        return super().exception(timeout)
+        try:
+            return super().exception(timeout)
+        finally:
+            self._retrieved()
 
-    def _mark_observed(self) -> None:
-        # Written before `_failure` is read; the loop attaches `_failure` before reading
-        # `_observed`. Whatever the interleaving, one side sees the other.
-        self._observed = True
+    def _retrieved(self) -> None:
+        # Only a call that got the outcome counts; a wait that timed out saw nothing.
+        # `_fail` attaches the guard before setting the exception, so it is here by then.
         failure = self._failure
-        if failure is not None:
+        if failure is not None and self.done():
             failure.retrieved = True
 
     def _fail(self, exc: BaseException, name: str) -> None:
         """Set the exception, watched by a guard that logs it if nobody ever looks."""
         failure = self._failure = _UnretrievedFailure(exc, name)
-        if self._observed:
-            failure.retrieved = True
-        self.set_exception(exc)
+        try:
+            self.set_exception(exc)
+        except concurrent.futures.InvalidStateError:
+            failure.retrieved = True  # its owner cancelled it first: nothing to report
+            raise
 
 
 class _UnretrievedFailure:
@@ -446,6 +451,7 @@ class Worker:
         self._event_loop.start()
         self._loop = self._event_loop.loop
         self._loop_thread_id = self._event_loop.thread_id
+        self._wakeup_pending = False  # a previous loop may have died with one pending
         self._accepting = True
 
     def is_running(self) -> bool:
@@ -555,9 +561,17 @@ class Worker:
 
     def _not_accepting(self, job: _Job) -> WorkerNotRunningError:
         discard(job.coro)
+        if self._loop is None:
+            why = "this worker has not been started; call its start() first"
+        elif self._event_loop.is_running():
+            why = (
+                "the worker is shutting down and takes no new work; submit again once "
+                "shutdown() has returned"
+            )
+        else:
+            why = "this worker has been shut down; call its start() to run it again"
         return WorkerNotRunningError(
-            "the worker is shutting down and takes no new work; submit again once "
-            "shutdown() has returned (the next call then starts a fresh worker)"
+            f"{why} (run_async_task() and the decorators start a fresh worker by themselves)"
         )
 
     def _take_slot(self, job: _Job) -> None:
@@ -599,22 +613,33 @@ class Worker:
         self._wakeup_pending = False
         queue, loop, active = self._queue, self._loop, self._active
         assert loop is not None
-        for _ in range(len(queue)):
-            job = queue.popleft()
-            self._submitted += 1
-            coro = job.coro
-            if coro is None or job.cancel_requested:
-                discard(coro)
-                job.coro = None
-                job.settle(None, job.cancellation())
-                continue
-            task = _create_task(loop, job.run(coro), job.context, job.name)
-            if task.done():  # eager start ran it to completion already
-                continue
-            job.task = task
-            active.add(job)
-            if job.timeout is not None and isinstance(job, _FutureJob):
-                job.timer = loop.call_later(job.timeout, job.expire)
+        try:
+            for _ in range(len(queue)):
+                try:
+                    job = queue.popleft()
+                except IndexError:  # a submitter racing shutdown() took its job back
+                    break
+                self._submitted += 1
+                coro = job.coro
+                if coro is None or job.cancel_requested:
+                    discard(coro)
+                    job.coro = None
+                    job.settle(None, job.cancellation())
+                    continue
+                task = _create_task(loop, job.run(coro), job.context, job.name)
+                if task.done():  # eager start ran it to completion already
+                    continue
+                job.task = task
+                active.add(job)
+                if job.timeout is not None and isinstance(job, _FutureJob):
+                    job.timer = loop.call_later(job.timeout, job.expire)
+        finally:
+            # Something escaped a task's eager first step (a SystemExit from a callback
+            # run at delivery, say): the rest of this batch must not wait for a wake-up
+            # that nobody will send.
+            if queue and not self._wakeup_pending:
+                self._wakeup_pending = True
+                loop.call_soon(self._start_queued)
 
     def _finished(self, job: _Job, exc: BaseException | None) -> str:
         """Retire `job` and count its outcome; returns the counter it went to."""
@@ -660,6 +685,7 @@ class Worker:
                 job = queue.popleft()
             except IndexError:
                 break
+            self._submitted += 1  # accepted, though the loop never took it from the queue
             self._abandon(job, why)
         for job in list(self._active):
             self._abandon(job, why)
@@ -699,7 +725,9 @@ def check_timeout(timeout: object, coro: object = None) -> None:
     if timeout is None:
         return
     problem: type[Exception] | None = None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 2**53:
+        problem, text = ValueError, f"timeout={timeout!r} is too large; pass None for no limit"
+    elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         problem, text = TypeError, f"timeout must be a number of seconds or None, got {timeout!r}"
     elif math.isnan(timeout) or timeout < 0:
         problem, text = (

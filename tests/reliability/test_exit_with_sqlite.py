@@ -12,6 +12,7 @@ cancels a task at shutdown, so the log says exactly which rows were given up.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import sqlite3
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 WRITER = """
-import asyncio, logging, sqlite3, sys
+import asyncio, contextlib, logging, sqlite3, sys
 import aiosqlite
 from sincpro_async_worker import configure, fire_and_forget
 
@@ -42,9 +43,10 @@ GRACE = {grace!r}
 if GRACE is not None:
     configure(exit_grace_period=GRACE)
 
-with sqlite3.connect(DB) as setup:
+with contextlib.closing(sqlite3.connect(DB)) as setup:
     setup.execute("PRAGMA journal_mode=WAL")
     setup.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
+    setup.commit()
 
 pool = asyncio.Semaphore(8)
 
@@ -67,7 +69,8 @@ CANCELLED_ROW = re.compile(r"WARNING sincpro_async_worker Cancelled .*?write_row
 
 
 def written_rows(db: Path) -> set[int]:
-    with sqlite3.connect(db) as conn:
+    # sqlite3's own context manager only commits; closing() really closes (3.13 warns).
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         return {row_id for (row_id,) in conn.execute("SELECT id FROM rows")}
 
 
