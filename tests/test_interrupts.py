@@ -5,27 +5,30 @@ from __future__ import annotations
 from .conftest import interrupt_python
 
 SCRIPT = """
-import asyncio, signal
+import asyncio, os, signal
 from sincpro_async_worker import run_async_task, stats
+
+def say(line):  # one write(2) per line: two threads print, and must not interleave
+    os.write(1, (line + "\\n").encode())
 
 # A shell that starts jobs in the background (as CI may) hands them SIGINT ignored, and
 # Python then keeps it ignored; restore what an interactive Ctrl-C would meet.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 async def long_call():
-    print("started", flush=True)
+    say("started")
     try:
         await asyncio.sleep(60)
     except asyncio.CancelledError:
-        print("task cancelled", flush=True)
+        say("task cancelled")
         raise
 
 try:
     run_async_task(long_call())
 except KeyboardInterrupt:
-    print("caller interrupted", flush=True)
+    say("caller interrupted")
 run_async_task(asyncio.sleep(0))  # the loop has handled the cancellation by now
-print("running", stats().running, flush=True)
+say(f"running {stats().running}")
 """
 
 
