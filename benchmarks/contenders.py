@@ -157,18 +157,13 @@ class SincproOneCall(Sincpro):
         run_async_task(gather(fn, n))
 
 
-class Naive(Contender):
-    """The reference: a loop thread and `run_coroutine_threadsafe(...).result()`.
-
-    What most people write by hand; every ratio in the report is relative to it.
-    """
-
-    name = REFERENCE
+class _LoopThread(Contender):
+    """A contender that runs its own event loop in a thread of its own, started by hand."""
 
     def start(self) -> None:
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="naive-loop")
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name=self.name)
         self._thread.start()
         ready.wait()
 
@@ -181,6 +176,15 @@ class Naive(Contender):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+
+class Naive(_LoopThread):
+    """The reference: a loop thread and `run_coroutine_threadsafe(...).result()`.
+
+    What most people write by hand; every ratio in the report is relative to it.
+    """
+
+    name = REFERENCE
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         loop, submit = self._loop, asyncio.run_coroutine_threadsafe
@@ -318,7 +322,7 @@ class Floor(Contender):
 _BLOCKING_ONLY = "a lower bound for blocking calls of a coroutine that never suspends"
 
 
-class LoopFloor(Contender):
+class LoopFloor(_LoopThread):
     """The least an asyncio loop thread can do for a blocking call: no Task, no future.
 
     One `call_soon_threadsafe` wakes the loop, a callback drives the (never suspending)
@@ -334,23 +338,6 @@ class LoopFloor(Contender):
         "sleeps_10k": _BLOCKING_ONLY,
         "sleeps_100k": _BLOCKING_ONLY,
     }
-
-    def start(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="loop-floor")
-        self._thread.start()
-        ready.wait()
-
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.call_soon(ready.set)
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         post, new_lock = self._loop.call_soon_threadsafe, threading.Lock
