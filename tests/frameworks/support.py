@@ -10,15 +10,26 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..conftest import ROOT
 
-__all__ = ["ROOT", "Deadline", "listening_socket", "read_text", "running", "wait_for"]
+__all__ = [
+    "ROOT",
+    "Deadline",
+    "listening_socket",
+    "one_client_and_loop_per_process",
+    "read_text",
+    "run_example_module",
+    "running",
+    "wait_for",
+]
 
 T = TypeVar("T")
 
@@ -114,3 +125,27 @@ def _stop(proc: subprocess.Popen[bytes], stop_signal: signal.Signals, timeout: f
 def read_text(log: Path) -> str:
     """The log so far, decoded leniently: a server may be writing to it right now."""
     return log.read_bytes().decode(errors="replace")
+
+
+def one_client_and_loop_per_process(answers: Iterable[Mapping[str, Any]]) -> set[int]:
+    """Check each answering process used one pooled client on one loop; return their pids."""
+    clients: dict[int, set[int]] = defaultdict(set)
+    loops: dict[int, set[int]] = defaultdict(set)
+    for answer in answers:
+        clients[answer["pid"]].add(answer["client_id"])
+        loops[answer["pid"]].add(answer["loop_id"])
+    assert all(len(ids) == 1 for ids in clients.values()), clients
+    assert all(len(ids) == 1 for ids in loops.values()), loops
+    return set(clients)
+
+
+def run_example_module(module: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -W error -m <module>` from the repository root, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-m", module],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )

@@ -8,7 +8,7 @@ worker runs as a subprocess and finds them through SINCPRO_CELERY_DIR.
 from __future__ import annotations
 
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pytest
 
 from examples.upstream import serve_upstream
 
-from .support import read_text, running
+from .support import one_client_and_loop_per_process, read_text, running
 
 
 @pytest.fixture
@@ -66,14 +66,8 @@ def test_prefork_pool_processes_each_run_their_own_loop(
             assert "4 tasks echoed correctly" in capsys.readouterr().out
             assert worker.poll() is None, read_text(log)
 
-    clients: dict[int, set[int]] = defaultdict(set)
-    loops: dict[int, set[int]] = defaultdict(set)
-    for answer in answers:
-        clients[answer["pid"]].add(answer["client_id"])
-        loops[answer["pid"]].add(answer["loop_id"])
     # Every pool process built one client on one loop and reused both for all its tasks.
-    assert all(len(ids) == 1 for ids in clients.values()), clients
-    assert all(len(ids) == 1 for ids in loops.values()), loops
+    clients = one_client_and_loop_per_process(answers)
     # Which pool processes answered (usually both; one alone would not be a failure).
     assert worker.pid not in clients, "tasks must run in the pool processes"
     assert 1 <= len(clients) <= 2, clients

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import subprocess
-import sys
 from typing import Any
 
 import asgiref.sync
@@ -19,7 +17,7 @@ from django.test import AsyncClient, Client
 from examples.django_app import setup, views
 from examples.django_app.services import greeting, lookup_greeting
 
-from .support import ROOT
+from .support import run_example_module
 
 WORKER_THREAD = "sincpro-async-worker"
 
@@ -101,14 +99,7 @@ def test_an_async_view_awaiting_the_coroutine_runs_it_on_the_view_loop() -> None
 
 
 def test_the_example_runs_as_a_script() -> None:
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "examples.django_app"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    result = run_example_module("examples.django_app")
     assert result.returncode == 0, result.stderr
     assert "'view_loop_was_free': False" in result.stdout  # the blocking view
     assert result.stdout.count("'view_loop_was_free': True") == 2

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import sys
 import threading
 import uuid
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,14 @@ import pytest
 
 from examples.upstream import serve_upstream
 
-from .support import ROOT, listening_socket, read_text, running, wait_for
+from .support import (
+    listening_socket,
+    one_client_and_loop_per_process,
+    read_text,
+    run_example_module,
+    running,
+    wait_for,
+)
 
 WORKERS = 3
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
@@ -57,17 +62,6 @@ def _send(base_url: str, count: int, threads: int = 8) -> list[dict[str, Any]]:
             http.close()
 
 
-def _one_client_and_loop_per_process(answers: list[dict[str, Any]]) -> set[int]:
-    clients: dict[int, set[int]] = defaultdict(set)
-    loops: dict[int, set[int]] = defaultdict(set)
-    for answer in answers:
-        clients[answer["pid"]].add(answer["client_id"])
-        loops[answer["pid"]].add(answer["loop_id"])
-    assert all(len(ids) == 1 for ids in clients.values()), clients
-    assert all(len(ids) == 1 for ids in loops.values()), loops
-    return set(clients)
-
-
 @pytest.mark.timeout(90)
 def test_preloaded_gunicorn_workers_and_their_reloads_each_run_their_own_loop(
     tmp_path: Path,
@@ -96,7 +90,7 @@ def test_preloaded_gunicorn_workers_and_their_reloads_each_run_their_own_loop(
 
             first = wait_for(all_booted, 45, "the workers to boot")
             answers = _send(base_url, 300)
-            assert _one_client_and_loop_per_process(answers) <= first
+            assert one_client_and_loop_per_process(answers) <= first
 
             master.send_signal(signal.SIGHUP)  # reload: new workers forked, old ones stopped
 
@@ -107,7 +101,7 @@ def test_preloaded_gunicorn_workers_and_their_reloads_each_run_their_own_loop(
             wait_for(reloaded, 45, "the reload to replace every worker")
             second = booted() - first
             answers = _send(base_url, 90)
-            assert _one_client_and_loop_per_process(answers) <= second
+            assert one_client_and_loop_per_process(answers) <= second
             assert master.poll() is None, "the gunicorn master died"
 
     output = read_text(log)
@@ -117,14 +111,7 @@ def test_preloaded_gunicorn_workers_and_their_reloads_each_run_their_own_loop(
 
 
 def test_the_flask_example_runs_as_a_script() -> None:
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "examples.flask_app"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    result = run_example_module("examples.flask_app")
     assert result.returncode == 0, result.stderr
     for word in ("hello", "bonjour", "hola"):
         assert f"{word} -> {word} (worker loop in pid" in result.stdout
