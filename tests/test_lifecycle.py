@@ -118,6 +118,17 @@ def test_shutdown_is_idempotent_and_the_api_restarts_after_it() -> None:
     assert len(worker_threads()) == 1
 
 
+def test_shutdown_returns_only_once_every_library_thread_has_ended() -> None:
+    # The watchdog thread wakes every half threshold; shutdown() must not leave it to
+    # notice the stop in its own time, or a caller counting threads finds it still there.
+    before = set(threading.enumerate())
+    for round_ in range(50):
+        assert run_async_task(asyncio.sleep(0, round_)) == round_
+        run_async_task(asyncio.sleep(0.01), fire_and_forget=True)  # keeps the watchdog busy
+        shutdown()
+        assert set(threading.enumerate()) - before == set(), f"round {round_}"
+
+
 def test_shutdown_before_any_use_is_a_no_op() -> None:
     shutdown()
     assert worker_threads() == []

@@ -90,6 +90,9 @@ class EventLoop:
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._stopping = threading.Event()
+        #: The watchdog thread and the event it waits on for the loop's answer; shutdown()
+        #: sets that event too, so the watchdog notices the stop without waiting it out.
+        self._watchdog: tuple[threading.Thread, threading.Event] | None = None
         #: The stall the watchdog is following right now, if any.
         self.stall: _Stall | None = None
 
@@ -104,6 +107,7 @@ class EventLoop:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
+            self._stop_watchdog()  # left over from a loop that ended by itself
             self._stopping = threading.Event()
             ready = threading.Event()
             failure: list[BaseException] = []
@@ -135,12 +139,15 @@ class EventLoop:
                 ) from failure[0]
             self._thread = thread
             if self._slow_task_threshold is not None:
-                threading.Thread(
+                beat = threading.Event()
+                watchdog = threading.Thread(
                     target=self._watch,
-                    args=(self._slow_task_threshold,),
+                    args=(self._slow_task_threshold, beat),
                     name=f"{self._thread_name}-watchdog",
                     daemon=True,
-                ).start()
+                )
+                watchdog.start()
+                self._watchdog = (watchdog, beat)
 
     def is_running(self) -> bool:
         """Whether the loop runs and has not been told to stop for good.
@@ -195,6 +202,21 @@ class EventLoop:
                     )
             self._stopping.set()
             self._thread = None
+            self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        """Wake the watchdog (it sees `_stopping` set) and wait for its thread to end.
+
+        Without the join, a shutdown() would return with the watchdog thread still alive
+        for up to a threshold, and a caller that checks for leftover threads would see it.
+        """
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        thread, beat = watchdog
+        beat.set()
+        if thread is not threading.current_thread():  # a log handler may call shutdown()
+            thread.join(_JOIN_TIMEOUT)
 
     def refuse_loop_thread(self, what: str) -> None:
         """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""
@@ -335,7 +357,7 @@ class EventLoop:
 
     # -- the watchdog thread -------------------------------------------------------------
 
-    def _watch(self, threshold: float) -> None:
+    def _watch(self, threshold: float, beat: threading.Event) -> None:
         """Report tasks that block the loop with synchronous work.
 
         Every half threshold, while the worker has work, it posts a no-op to the loop and
@@ -352,7 +374,6 @@ class EventLoop:
         when the loop answers again.
         """
         period = max(threshold / 2, 0.005)
-        beat = threading.Event()
         _track_gc(True)
         try:
             self._watch_until_stopped(threshold, period, beat)
@@ -366,6 +387,8 @@ class EventLoop:
             if self._is_busy is not None and not self._is_busy():
                 continue
             beat.clear()
+            if stopping.is_set():  # shutdown() set `beat` just before the clear()
+                return
             posted = time.monotonic()
             try:
                 loop.call_soon_threadsafe(beat.set)
@@ -386,6 +409,8 @@ class EventLoop:
                 if _running_task(loop) is not stall.culprit:
                     stall.culprit = None
             self.stall = None
+            if stopping.is_set():
+                return  # woken by shutdown(), not by the loop: the stall may not be over
             stall.report()
 
     def report_stall_of(self, task: asyncio.Task[Any] | None) -> None:
