@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts a job in the background (as CI may) hands it SIGINT ignored,
+    # and a Python started that way keeps ignoring it, as does every process it starts.
+    # The tests that press Ctrl-C on a child need the disposition a terminal gives.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "library_logs: the test expects the library to log above DEBUG"
     )

@@ -5,15 +5,11 @@ from __future__ import annotations
 from .conftest import interrupt_python
 
 SCRIPT = """
-import asyncio, os, signal
+import asyncio, os
 from sincpro_async_worker import run_async_task, stats
 
 def say(line):  # one write(2) per line: two threads print, and must not interleave
     os.write(1, (line + "\\n").encode())
-
-# A shell that starts jobs in the background (as CI may) hands them SIGINT ignored, and
-# Python then keeps it ignored; restore what an interactive Ctrl-C would meet.
-signal.signal(signal.SIGINT, signal.default_int_handler)
 
 async def long_call():
     say("started")
