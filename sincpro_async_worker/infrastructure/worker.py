@@ -164,6 +164,7 @@ class _Job:
     """
 
     __slots__ = (
+        "accepted",
         "cancel_requested",
         "context",
         "coro",
@@ -198,6 +199,8 @@ class _Job:
         self.timed_out = False
         self.holds_slot = False
         self.settled = False
+        #: Set just before the job joins the queue: from then on the loop resolves it.
+        self.accepted = False
 
     async def run(self, coro: Awaitable[Any]) -> None:
         """The task's coroutine: await `coro`, then deliver its outcome from right here.
@@ -279,7 +282,11 @@ class _Job:
     def _cancel(self) -> None:
         task = self.task
         if task is None:
-            return  # still queued (the queue drops it) or already finished
+            if self.accepted and not self.settled:
+                # Still queued, and its wake-up may never have been posted (its caller
+                # was interrupted mid-submission): drop it from the queue now.
+                self.worker._start_queued()
+            return
         if self.coro is not None:
             # Created but not yet started (no eager start before 3.12): cancelling the
             # task would skip run() entirely, so settle here and close the coroutine.
@@ -324,18 +331,12 @@ class _BlockingJob(_Job):
 
     def wait(self) -> Any:
         """Block the calling thread until the outcome is in, then return or raise it."""
-        try:
-            finished = self._acquire(self.remaining())
-            if not finished:
-                # Our deadline, not the coroutine's: cancel it on the loop and give it a
-                # moment to run its cleanup, so nothing of it outlives this call.
-                self.expire()
-                finished = self._acquire(_CANCEL_ACK_TIMEOUT)
-        except BaseException:
-            # KeyboardInterrupt (or anything else) while we wait: the task must not keep
-            # running for a caller that has gone away.
-            self.request_cancel()
-            raise
+        finished = self._acquire(self.remaining())
+        if not finished:
+            # Our deadline, not the coroutine's: cancel it on the loop and give it a
+            # moment to run its cleanup, so nothing of it outlives this call.
+            self.expire()
+            finished = self._acquire(_CANCEL_ACK_TIMEOUT)
         if not finished:
             raise self.timeout_error()
         if self.failed:
@@ -521,8 +522,16 @@ class Worker:
                 "directly, or submit it with fire_and_forget=True"
             )
         job = _BlockingJob(coro, self, timeout, context)
-        self._submit(job)
-        result: T = job.wait()
+        try:
+            self._submit(job)
+            result: T = job.wait()
+        except BaseException:
+            # A KeyboardInterrupt (or any exception a signal handler raises) can land
+            # anywhere from the queue append to the end of the wait: the task must not
+            # keep running for a caller that has gone away.
+            if job.accepted and not job.settled and not job.cancel_requested:
+                job.request_cancel()
+            raise
         return result
 
     def stats(self) -> WorkerStats:
@@ -539,13 +548,27 @@ class Worker:
         )
 
     def _submit(self, job: _Job) -> None:
+        """Queue `job` and make sure a wake-up for the loop is on its way.
+
+        Refusals (no worker, no free slot in time) raise before anything is queued. A
+        KeyboardInterrupt can land between any two calls here; whichever it interrupts,
+        the job ends up either not accepted, holding no slot and with its coroutine
+        closed, or accepted and certain to be resolved by the loop.
+        """
         on_loop_thread = threading.get_ident() == self._loop_thread_id
         if not self._accepting and not (on_loop_thread and self._event_loop.is_running()):
             raise self._not_accepting(job)
-        if self._slots is not None and not on_loop_thread:
-            self._take_slot(job)
         queue = self._queue
-        queue.append(job)
+        try:
+            if self._slots is not None and not on_loop_thread:
+                self._take_slot(job)
+            job.accepted = True  # no signal is handled between this and the append
+            queue.append(job)
+        except BaseException:
+            if not job.accepted:
+                self._release_slot(job)
+                discard(job.coro)
+            raise
         if not self._accepting and not on_loop_thread:
             # shutdown() began while we were appending; take the job back if the loop
             # has not yet, or leave it to the loop, which resolves it either way.
@@ -553,11 +576,18 @@ class Worker:
                 queue.remove(job)
             except ValueError:
                 return
+            job.accepted = False
             self._release_slot(job)
             raise self._not_accepting(job)
         if not self._wakeup_pending:
             self._wakeup_pending = True
-            self._call_on_loop(self._start_queued)
+            try:
+                self._call_on_loop(self._start_queued)
+            except BaseException:
+                # Interrupted (Ctrl-C) before the wake-up was surely posted: a flag left
+                # set would keep every later submission from waking the loop.
+                self._wakeup_pending = False
+                raise
 
     def _not_accepting(self, job: _Job) -> WorkerNotRunningError:
         discard(job.coro)
