@@ -74,13 +74,16 @@ def test_a_failure_retrieved_through_result_is_not_logged(
 
 
 @pytest.mark.library_logs
+@pytest.mark.parametrize("suspends_first", [True, False], ids=["after-an-await", "at-once"])
 def test_a_task_blocking_the_loop_is_reported_with_its_name_and_duration(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, suspends_first: bool
 ) -> None:
+    # At once: on Python 3.12+ that first step runs eagerly, inside the submission.
     configure(slow_task_threshold=0.05)
 
     async def crunch_synchronously() -> str:
-        await asyncio.sleep(0)
+        if suspends_first:
+            await asyncio.sleep(0)
         time.sleep(0.4)  # the mistake being reported
         return "done"
 

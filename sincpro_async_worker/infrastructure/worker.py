@@ -656,11 +656,13 @@ class Worker:
                     job.coro = None
                     job.settle(None, job.cancellation())
                     continue
+                # Active before the task exists: an eager first step that blocks the loop
+                # must find the watchdog looking (settling the job removes it again).
+                active.add(job)
                 task = _create_task(loop, job.run(coro), job.context, job.name)
                 if task.done():  # eager start ran it to completion already
                     continue
                 job.task = task
-                active.add(job)
                 if job.timeout is not None and isinstance(job, _FutureJob):
                     job.timer = loop.call_later(job.timeout, job.expire)
         finally:
