@@ -62,8 +62,9 @@ def run_async_task(
     bounds the task itself, and `future.cancel()` cancels it on the loop. A failure nobody
     retrieves is logged when the future is garbage collected.
 
-    Bad input (not an awaitable, a coroutine function left uncalled, a negative, NaN or
-    infinite timeout) raises `TypeError`/`ValueError` and schedules nothing.
+    Bad input (not an awaitable, a coroutine function left uncalled, a negative or NaN
+    timeout) raises `TypeError`/`ValueError` and schedules nothing. An infinite timeout
+    means no limit, as None does.
     """
     if fire_and_forget:
         return _dispatcher.execute_async(task, timeout)

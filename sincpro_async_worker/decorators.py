@@ -89,12 +89,13 @@ def sync_bridge(func: Any = None, /, *, timeout: float | None = None) -> Any:
     generator on the loop. Use bare (`@sync_bridge`) or with `timeout=` seconds.
 
     Raises `TypeError` at decoration time for anything that is not an `async def` (or
-    async generator function), and `ValueError` for a negative, NaN or infinite timeout.
+    async generator function), and `ValueError` for a negative or NaN timeout (or one
+    that is not a number: that one is a `TypeError` too).
     """
-    check_timeout(timeout)
+    seconds = check_timeout(timeout)
     if func is None:
-        return lambda f: _decorate(f, "sync_bridge", timeout, allow_generators=True)
-    return _decorate(func, "sync_bridge", timeout, allow_generators=True)
+        return lambda f: _decorate(f, "sync_bridge", seconds, allow_generators=True)
+    return _decorate(func, "sync_bridge", seconds, allow_generators=True)
 
 
 @overload
@@ -120,12 +121,13 @@ def fire_and_forget(func: Any = None, /, *, timeout: float | None = None) -> Any
 
     Raises `TypeError` at decoration time for anything that is not an `async def`
     (async generator functions included: there is no single result to wait for), and
-    `ValueError` for a negative, NaN or infinite timeout.
+    `ValueError` for a negative or NaN timeout (or one that is not a number: that one is
+    a `TypeError` too).
     """
-    check_timeout(timeout)
+    seconds = check_timeout(timeout)
     if func is None:
-        return lambda f: _decorate(f, "fire_and_forget", timeout, allow_generators=False)
-    return _decorate(func, "fire_and_forget", timeout, allow_generators=False)
+        return lambda f: _decorate(f, "fire_and_forget", seconds, allow_generators=False)
+    return _decorate(func, "fire_and_forget", seconds, allow_generators=False)
 
 
 def _decorate(func: Any, name: str, timeout: float | None, *, allow_generators: bool) -> Any:

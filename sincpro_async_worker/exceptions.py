@@ -1,12 +1,13 @@
 """Errors raised by the library.
 
-Each one subclasses the builtin a caller would already catch (`RuntimeError`), so code
-written against the original library keeps working, and each message says what to do.
+Each one subclasses the builtin a caller would already catch (`RuntimeError`, or for a
+bad argument `TypeError`), so code written against the original library keeps working,
+and each message says what to do.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationError", "DeadlockError", "WorkerNotRunningError"]
+__all__ = ["ConfigurationError", "DeadlockError", "TimeoutTypeError", "WorkerNotRunningError"]
 
 
 class WorkerNotRunningError(RuntimeError):
@@ -23,3 +24,12 @@ class DeadlockError(RuntimeError):
 
 class ConfigurationError(RuntimeError):
     """`configure()` was called while the worker is running."""
+
+
+class TimeoutTypeError(TypeError, ValueError):
+    """A `timeout` that is not a number of seconds (nor None), such as `"5"`.
+
+    A `TypeError`, as Python has it for an argument of the wrong type, and also a
+    `ValueError`, since the library's contract calls every bad timeout one: either
+    `except` clause catches it.
+    """

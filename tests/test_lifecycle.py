@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -443,3 +444,28 @@ def test_an_applications_atexit_handler_can_still_use_the_worker() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "closed"
     assert result.stderr == ""
+
+
+def test_stats_read_as_attributes_or_as_a_mapping() -> None:
+    run_async_task(asyncio.sleep(0))
+    snapshot = stats()
+    expected = {
+        "submitted": 1,
+        "running": 0,
+        "succeeded": 1,
+        "failed": 0,
+        "cancelled": 0,
+        "timed_out": 0,
+    }
+    assert dict(snapshot) == expected
+    assert snapshot == expected
+    assert snapshot["succeeded"] == snapshot.succeeded == 1
+    with pytest.raises(KeyError, match="'done' is not a counter; the counters are submitted"):
+        snapshot["done"]
+
+
+def test_shutdown_with_an_infinite_timeout_waits_for_pending_work_without_limit() -> None:
+    pending = run_async_task(asyncio.sleep(0.05, "drained"), fire_and_forget=True)
+    shutdown(math.inf)
+    assert pending.result(0) == "drained"
+    assert worker_threads() == []

@@ -60,8 +60,7 @@ class Dispatcher:
         copy of the caller's context.
         """
         coro = as_coroutine(task, "run_async_task")
-        check_timeout(timeout, coro)
-        return self._execute_fresh(coro, timeout, context)
+        return self._execute_fresh(coro, check_timeout(timeout, coro), context)
 
     def execute_async(
         self,
@@ -75,8 +74,7 @@ class Dispatcher:
         `timeout` bounds the task itself; `future.cancel()` cancels it on the loop.
         """
         coro = as_coroutine(task, "run_async_task")
-        check_timeout(timeout, coro)
-        return self._execute_async_fresh(coro, timeout, context)
+        return self._execute_async_fresh(coro, check_timeout(timeout, coro), context)
 
     # After the checks. The decorators come straight here: their coroutines are fresh by
     # construction and their timeout was checked at decoration time.

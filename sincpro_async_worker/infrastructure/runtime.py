@@ -116,7 +116,7 @@ def shutdown(timeout: float | None = 5.0) -> None:
     next call starts a fresh worker.
     """
     global _worker, _closing
-    check_timeout(timeout)  # before anything stops: a bad value must not fail half-way
+    timeout = check_timeout(timeout)  # before anything stops: never fail half-way
     worker = _worker
     if worker is not None:
         worker.event_loop.refuse_loop_thread("shutdown()")

@@ -23,15 +23,16 @@ import concurrent.futures
 import contextvars
 import logging
 import math
+import numbers
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
-from ..exceptions import DeadlockError, WorkerNotRunningError
+from ..exceptions import DeadlockError, TimeoutTypeError, WorkerNotRunningError
 from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, EventLoop, LoopFactory
 
 __all__ = ["TaskFuture", "Worker", "WorkerStats", "check_timeout", "discard"]
@@ -69,12 +70,15 @@ else:
         return context.run(loop.create_task, coro, name=name)
 
 
-@dataclass(frozen=True)
-class WorkerStats:
+@dataclass(frozen=True, eq=False)
+class WorkerStats(Mapping[str, int]):
     """A snapshot of the worker's counters since it started.
 
     `running` counts tasks accepted and not yet finished (queued or on the loop). Every
     accepted task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`.
+    Read the counters as attributes (`stats().failed`) or as a read-only mapping
+    (`stats()["failed"]`, `dict(stats())`); a snapshot equals any mapping of the same
+    counts, so `stats() == {...}` works in tests.
     """
 
     submitted: int = 0
@@ -83,6 +87,21 @@ class WorkerStats:
     failed: int = 0
     cancelled: int = 0
     timed_out: int = 0
+
+    def __getitem__(self, name: str) -> int:
+        if name not in _COUNTERS:
+            raise KeyError(f"{name!r} is not a counter; the counters are {', '.join(_COUNTERS)}")
+        value: int = getattr(self, name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_COUNTERS)
+
+    def __len__(self) -> int:
+        return len(_COUNTERS)
+
+
+_COUNTERS = tuple(field.name for field in fields(WorkerStats))
 
 
 class TaskFuture(concurrent.futures.Future[T]):
@@ -519,7 +538,8 @@ class Worker:
             raise DeadlockError(
                 "a blocking call was made from the worker loop's own thread, where it "
                 "would wait forever for itself; inside a coroutine, await the coroutine "
-                "directly, or submit it with fire_and_forget=True"
+                "directly, or use fire-and-forget (fire_and_forget=True, or a "
+                "@fire_and_forget function) and do not wait for its future there"
             )
         job = _BlockingJob(coro, self, timeout, context)
         try:
@@ -748,29 +768,29 @@ class Worker:
         self._abandon_all("the task was submitted in the parent process before os.fork()")
 
 
-def check_timeout(timeout: object, coro: object = None) -> None:
-    """Accept `None` or a finite number of seconds >= 0; refuse (and close `coro`) otherwise.
+def check_timeout(timeout: object, coro: object = None) -> float | None:
+    """Return `timeout` as seconds, or None for no limit; refuse (closing `coro`) a bad one.
 
-    Every public entry point checks its timeout here, before anything is scheduled or
-    stopped, so a bad value can never fail half-way through.
+    Any real number >= 0 is accepted (numpy's too). Infinity, and anything longer than a
+    thread can wait (`threading.TIMEOUT_MAX`, about 292 years), mean no limit, as None
+    does. Every public entry point checks its timeout here, before anything is
+    scheduled or stopped, so a bad value can never fail half-way through.
     """
     if timeout is None:
-        return
-    problem: type[Exception] | None = None
-    if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 2**53:
-        problem, text = ValueError, f"timeout={timeout!r} is too large; pass None for no limit"
-    elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        problem, text = TypeError, f"timeout must be a number of seconds or None, got {timeout!r}"
-    elif math.isnan(timeout) or timeout < 0:
-        problem, text = (
-            ValueError,
-            f"timeout must be >= 0 seconds or None (no limit), got {timeout!r}",
-        )
-    elif math.isinf(timeout):
-        problem, text = ValueError, "timeout=inf is not a deadline; pass timeout=None for no limit"
-    if problem is not None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
         discard(coro)
-        raise problem(text)
+        raise TimeoutTypeError(
+            f"timeout must be a number of seconds or None (no limit), got {timeout!r}"
+        )
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond any float
+        seconds = -math.inf if timeout < 0 else math.inf
+    if math.isnan(seconds) or seconds < 0:
+        discard(coro)
+        raise ValueError(f"timeout must be >= 0 seconds or None (no limit), got {timeout!r}")
+    return None if seconds >= threading.TIMEOUT_MAX else seconds
 
 
 def discard(coro: object) -> None:

@@ -101,7 +101,6 @@ BAD_TIMEOUTS: list[tuple[object, type[Exception], str]] = [
     (-1, ValueError, ">= 0"),
     (-0.001, ValueError, ">= 0"),
     (math.nan, ValueError, ">= 0"),
-    (math.inf, ValueError, "timeout=None for no limit"),
     (-math.inf, ValueError, ">= 0"),
     ("5", TypeError, "number of seconds or None"),
     (True, TypeError, "number of seconds or None"),
@@ -146,9 +145,10 @@ def test_a_bad_timeout_is_refused_the_coroutine_closed_and_nothing_scheduled(
 def test_decorating_something_that_is_not_async_is_a_type_error_naming_the_fix(
     decorator: Callable[[Any], object], target: object, fix: str
 ) -> None:
+    before = stats()
     with pytest.raises(TypeError, match=fix):
         decorator(target)
-    assert stats().submitted == 0
+    assert stats() == before
 
 
 def test_fire_and_forget_on_an_async_generator_points_to_sync_bridge() -> None:
@@ -207,16 +207,15 @@ def test_configure_while_running_is_a_runtime_error_naming_shutdown_and_keeps_th
         (-1, ValueError, ">= 0 seconds or None"),
         (math.nan, ValueError, ">= 0 seconds or None"),
         ("5", TypeError, "seconds or None"),
-        (math.inf, ValueError, "None"),
     ],
     ids=repr,
 )
 def test_shutdown_refuses_a_bad_timeout_with_the_fix_and_keeps_the_worker(
     timeout: Any, error: type[Exception], fix: str
 ) -> None:
-    # Bug (see docs/reliability.md): "5" gets math.isnan's bare "must be real number,
-    # not str"; inf passes the check and then overflows halfway through the shutdown,
-    # leaving the old worker's thread orphaned and the process with two loops.
+    # Bug (see docs/reliability.md): "5" got math.isnan's bare "must be real number,
+    # not str"; inf (now: no limit) passed the check and then overflowed halfway through
+    # the shutdown, leaving the old worker's thread orphaned and the process with two loops.
     pending = run_async_task(asyncio.sleep(0.2, "drained"), fire_and_forget=True)
     worker = runtime.existing_worker()
     assert worker is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import math
 import threading
 from typing import Any
 
@@ -130,12 +129,12 @@ def test_any_sequence_of_calls_cancels_timeouts_and_shutdowns_loses_no_result(
 
 @FAST
 @given(timeout=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
-def test_a_timeout_is_accepted_exactly_when_it_is_none_or_a_finite_number_of_seconds(
+def test_a_timeout_is_accepted_exactly_when_it_is_none_or_a_number_of_seconds_ge_0(
     timeout: float | None,
 ) -> None:
     run_async_task(asyncio.sleep(0))
     before = stats().submitted
-    valid = timeout is None or (math.isfinite(timeout) and timeout >= 0)
+    valid = timeout is None or timeout >= 0  # NaN compares False; +inf means no limit
     future: concurrent.futures.Future[int] | None = None
     try:
         future = run_async_task(echo(3), timeout=timeout, fire_and_forget=True)
