@@ -68,9 +68,44 @@ def test_worker_lifecycle_and_run_coroutine() -> None:
         worker.shutdown()
 
 
-def test_a_worker_that_was_never_started_says_so() -> None:
-    with pytest.raises(WorkerNotRunningError, match=r"not been started; call its start\(\)"):
-        Worker().run_coroutine(add(0, 0))
+def test_a_worker_starts_on_its_first_coroutine_as_the_original_did() -> None:
+    worker = Worker()
+    try:
+        assert worker.run_coroutine(add(0, 1)).result(5) == 1
+        assert worker.is_running()
+    finally:
+        worker.shutdown()
+    fresh = Worker()
+    try:
+        assert fresh.run_blocking(add(1, 1)) == 2
+    finally:
+        fresh.shutdown()
+
+
+def test_event_loop_starts_on_first_use_and_takes_any_awaitable_as_the_original_did() -> None:
+    loop = EventLoop()
+    try:
+        assert loop.run_coroutine(add(3, 4)).result(5) == 7
+        assert loop.is_running()
+        assert loop.get_loop().is_running()
+        assert [t.name for t in threading.enumerate() if t.name == "AsyncWorkerThread"]
+
+        async def make_future() -> asyncio.Future[str]:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result("awaited")
+            return future
+
+        future = loop.run_coroutine(make_future()).result(5)
+        assert loop.run_coroutine(future).result(5) == "awaited"
+        with pytest.raises(TypeError, match="but got int 42"):
+            loop.run_coroutine(42)  # type: ignore[arg-type]  # the mistake under test
+    finally:
+        loop.shutdown()
+    started_again = loop.get_loop()
+    try:
+        assert started_again.is_running()
+    finally:
+        loop.shutdown()
 
 
 def test_event_loop_lifecycle_and_run_coroutine() -> None:

@@ -17,8 +17,8 @@ from typing import Any, TypeVar, cast, final
 
 from ..domain.worker import BlockingWorkerInterface, WorkerInterface
 from . import runtime
-from .event_loop import bounded
-from .worker import check_timeout, discard
+from .event_loop import bounded, discard
+from .worker import check_timeout
 
 __all__ = ["Dispatcher", "as_coroutine"]
 

@@ -15,12 +15,12 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
 
-__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "EventLoop", "LoopFactory", "bounded"]
+__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "EventLoop", "LoopFactory", "bounded", "discard"]
 
 logger = logging.getLogger("sincpro_async_worker")
 
@@ -75,7 +75,7 @@ class EventLoop:
         self,
         loop_factory: LoopFactory | None = None,
         *,
-        thread_name: str = "sincpro-async-worker",
+        thread_name: str = "AsyncWorkerThread",
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
         is_busy: Callable[[], bool] | None = None,
         on_exit: Callable[[], None] | None = None,
@@ -202,6 +202,7 @@ class EventLoop:
                     )
             self._stopping.set()
             self._thread = None
+            self._loop = None
             self._stop_watchdog()
 
     def _stop_watchdog(self) -> None:
@@ -242,17 +243,31 @@ class EventLoop:
         """Identifier of the loop's thread, or None before the first start."""
         return self._thread_id
 
-    def run_coroutine(
-        self, coro: Coroutine[Any, Any, T], timeout: float | None = None
-    ) -> concurrent.futures.Future[T]:
-        """Schedule `coro` on the loop with plain `asyncio.run_coroutine_threadsafe`.
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, started first if need be (the original `EventLoop` API)."""
+        self.start()
+        return self.loop
 
-        Kept for code written against the original `EventLoop` class; the worker uses
-        its own, faster submission path. `timeout` bounds the task itself.
+    def run_coroutine(
+        self, coro: Awaitable[T], timeout: float | None = None
+    ) -> concurrent.futures.Future[T]:
+        """Schedule `coro` (any awaitable) with plain `asyncio.run_coroutine_threadsafe`.
+
+        Kept for code written against the original `EventLoop` class, which started its
+        loop on first use, as this does; the worker uses its own, faster submission path.
+        `timeout` bounds the task itself.
         """
+        from .dispatcher import as_coroutine  # the layer above: imported when used
+
+        task = as_coroutine(coro, "EventLoop.run_coroutine")
+        try:
+            loop = self.get_loop()
+        except BaseException:
+            discard(task)
+            raise
         if timeout is not None:
-            coro = bounded(coro, timeout)
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+            task = bounded(task, timeout)
+        return asyncio.run_coroutine_threadsafe(task, loop)
 
     # -- the loop thread -----------------------------------------------------------------
 
@@ -422,6 +437,13 @@ class EventLoop:
         stall = self.stall
         if stall is not None and stall.culprit is task and task is not None:
             stall.report()
+
+
+def discard(coro: object) -> None:
+    """Close a coroutine that will never run, so Python does not warn it was never awaited."""
+    close = getattr(coro, "close", None)
+    if callable(close):
+        close()
 
 
 def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:

@@ -33,9 +33,9 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, TimeoutTypeError, WorkerNotRunningError
-from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, EventLoop, LoopFactory
+from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, EventLoop, LoopFactory, discard
 
-__all__ = ["TaskFuture", "Worker", "WorkerStats", "check_timeout", "discard"]
+__all__ = ["TaskFuture", "Worker", "WorkerStats", "check_timeout"]
 
 logger = logging.getLogger("sincpro_async_worker")
 
@@ -438,7 +438,8 @@ class Worker:
 
     Thread-safety: `run_coroutine()`, `run_blocking()` and `stats()` may be called from any
     thread, concurrently. `start()` and `shutdown()` are idempotent; after `shutdown()` the
-    worker may be started again.
+    worker may be started again. The first submission to a worker that was never started
+    starts it, as the original `Worker` did; after a `shutdown()`, only `start()` does.
     """
 
     def __init__(
@@ -450,6 +451,7 @@ class Worker:
     ) -> None:
         self._event_loop = EventLoop(
             loop_factory,
+            thread_name="sincpro-async-worker",
             slow_task_threshold=slow_task_threshold,
             is_busy=self._busy,
             on_exit=self._loop_thread_ended,
@@ -575,6 +577,12 @@ class Worker:
         the job ends up either not accepted, holding no slot and with its coroutine
         closed, or accepted and certain to be resolved by the loop.
         """
+        if self._loop is None:  # never started: the first submission starts it
+            try:
+                self.start()
+            except BaseException:
+                discard(job.coro)
+                raise
         on_loop_thread = threading.get_ident() == self._loop_thread_id
         if not self._accepting and not (on_loop_thread and self._event_loop.is_running()):
             raise self._not_accepting(job)
@@ -791,10 +799,3 @@ def check_timeout(timeout: object, coro: object = None) -> float | None:
         discard(coro)
         raise ValueError(f"timeout must be >= 0 seconds or None (no limit), got {timeout!r}")
     return None if seconds >= threading.TIMEOUT_MAX else seconds
-
-
-def discard(coro: object) -> None:
-    """Close a coroutine that will never run, so Python does not warn it was never awaited."""
-    close = getattr(coro, "close", None)
-    if callable(close):
-        close()
