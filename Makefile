@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# A plain path entry rather than setuptools' import hook, so that mypy (which cannot
+# follow the hook) finds the package and its py.typed from any directory.
+EDITABLE := --config-settings editable_mode=compat -e
 # Everything `make test` exercises: tools, benchmark contenders (smoke mode), frameworks, docs.
 DEV_EXTRAS := test,bench,frameworks,docs
 
@@ -13,11 +16,11 @@ $(BIN)/python:
 
 # A stamp per install; editing pyproject.toml reinstalls.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install $(EDITABLE) .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[$(DEV_EXTRAS)]'
+	$(PIP) install $(EDITABLE) '.[$(DEV_EXTRAS)]'
 	touch $@
 
 demo: $(VENV)/.installed-base
@@ -53,7 +56,7 @@ test-matrix:
 	  if [ -z "$$py" ] || ! "$$py" -c '' 2>/dev/null; then echo "== Python $$v: not found, skipped"; continue; fi; \
 	  found=1; echo "== Python $$v: $$py"; \
 	  [ -x .venv-$$v/bin/python ] || "$$py" -m venv .venv-$$v; \
-	  .venv-$$v/bin/python -m pip --disable-pip-version-check -q install -e '.[$(DEV_EXTRAS)]'; \
+	  .venv-$$v/bin/python -m pip --disable-pip-version-check -q install $(EDITABLE) '.[$(DEV_EXTRAS)]'; \
 	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider \
 	    --deselect tests/test_docs.py::test_the_site_builds_with_no_warning; \
 	done; [ $$found = 1 ]

@@ -6,9 +6,12 @@ checked by the main mypy run in `make test`.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +60,21 @@ def test_misuse_is_rejected_with_exactly_the_expected_error_codes() -> None:
     expected = expected_errors()
     assert expected, "no expectations found"
     assert found == expected, result.stdout
+
+
+@pytest.mark.timeout(180)
+def test_the_installed_package_type_checks_from_outside_the_project(tmp_path: Path) -> None:
+    # What a user's project sees: the package found through site-packages, its types
+    # through py.typed. (An editable install through setuptools' import hook hides it.)
+    checked = tmp_path / "user_code.py"
+    shutil.copy(ROOT / "tests" / "typing" / "check_accepted.py", checked)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", checked.name],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in ("MYPYPATH", "PYTHONPATH")},
+        timeout=170,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
