@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import copy
 import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, Protocol, SupportsIndex, TypeVar, overload
 
 import wrapt
 from typing_extensions import ParamSpec
@@ -190,6 +191,18 @@ class _BoundSyncFunctionWrapper(wrapt.BoundFunctionWrapper[..., Any]):
         method: Any = self.__wrapped__  # the bound method wrapt made
         return _SyncFunctionSurrogate(method.__func__)
 
+    # Pickled and copied as a bound method is: the object, and the name to look up on
+    # it again. (A proxy refuses all three by default.)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        return getattr, (self.__self__, self.__name__)
+
+    def __copy__(self) -> Any:
+        return getattr(self.__self__, self.__name__)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return getattr(copy.deepcopy(self.__self__, memo), self.__name__)
+
 
 class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):
     __bound_function_wrapper__ = _BoundSyncFunctionWrapper
@@ -197,6 +210,20 @@ class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):
     @property
     def __code__(self) -> _SyncCode:
         return _SyncCode(self.__wrapped__.__code__)
+
+    # Pickled as a plain function is, by reference to its module and qualified name, so
+    # multiprocessing and process pools can send it to a worker; copied as one is, not at
+    # all. (A proxy refuses all three by default.)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str:
+        name: str = self.__qualname__
+        return name
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
 
 
 # -- the wrappers ------------------------------------------------------------------------

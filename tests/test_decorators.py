@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import functools
 import inspect
 import math
+import pickle
 import threading
 from typing import Any
 
@@ -258,3 +260,29 @@ def test_an_infinite_timeout_means_no_limit() -> None:
 def test_a_functools_partial_is_refused_at_decoration_time() -> None:
     with pytest.raises(TypeError, match=r"functools\.partial"):
         sync_bridge(functools.partial(scale, 2))
+
+
+@sync_bridge
+async def scaled(x: int) -> int:
+    return await scale(x)
+
+
+@fire_and_forget
+async def scaled_later(x: int) -> int:
+    return await scale(x)
+
+
+def test_decorated_functions_pickle_and_copy_like_plain_functions() -> None:
+    # By reference, as a plain function: what multiprocessing and process pools rely on.
+    assert pickle.loads(pickle.dumps(scaled)) is scaled
+    assert pickle.loads(pickle.dumps(scaled_later)) is scaled_later
+    assert copy.copy(scaled) is scaled
+    assert copy.deepcopy(scaled_later) is scaled_later
+    assert pickle.loads(pickle.dumps(scaled))(3) == 6
+
+
+def test_bound_decorated_methods_pickle_and_copy_like_bound_methods() -> None:
+    method = pickle.loads(pickle.dumps(Client(10).add))
+    assert method(5) == 15
+    assert copy.copy(Client(1).add_later)(1).result(5) == 2
+    assert copy.deepcopy(Client(2).add)(2) == 4

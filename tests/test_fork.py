@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sincpro_async_worker import run_async_task
+from sincpro_async_worker import run_async_task, sync_bridge
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX-only")
 
@@ -23,6 +23,12 @@ async def pid_of_loop_thread() -> tuple[int, int]:
 def child_call(_: int) -> int:
     pid, _thread = run_async_task(pid_of_loop_thread(), timeout=10)
     return pid
+
+
+@sync_bridge
+async def loop_pid_and_square(x: int) -> tuple[int, int]:
+    await asyncio.sleep(0)
+    return os.getpid(), x * x
 
 
 def wait_for_child(pid: int) -> int:
@@ -79,3 +85,13 @@ def test_a_multiprocessing_fork_pool_works() -> None:
         pids = pool.map(child_call, range(8), chunksize=1)
     assert os.getpid() not in pids
     assert len(set(pids)) <= 2
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_decorated_function_is_sent_to_a_fork_pool_like_a_plain_function() -> None:
+    # Pool.map pickles the function itself, by reference, as it does a plain function.
+    run_async_task(asyncio.sleep(0))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(loop_pid_and_square, range(6), chunksize=1)
+    assert [square for _, square in results] == [0, 1, 4, 9, 16, 25]
+    assert os.getpid() not in {pid for pid, _ in results}
