@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
+from typing import Any
 
 import pytest
 
@@ -97,3 +99,64 @@ def test_future_cancelled_before_the_task_starts_never_runs_it() -> None:
     run_async_task(asyncio.sleep(0))  # everything queued before has been handled
     assert ran == []
     assert stats().cancelled == 1
+
+
+def outcome(fire_and_forget: bool, coro: Any, timeout: float) -> Any:
+    """Run `coro` in either mode and return what its caller ends up with."""
+    if fire_and_forget:
+        return run_async_task(coro, timeout=timeout, fire_and_forget=True).result(10)
+    return run_async_task(coro, timeout=timeout)
+
+
+@pytest.mark.parametrize("fire_and_forget", [False, True], ids=["blocking", "future"])
+def test_a_coroutine_that_swallows_its_timeout_cancellation_still_times_out(
+    fire_and_forget: bool,
+) -> None:
+    swallowed = threading.Event()
+
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()
+        return "late anyway"
+
+    with pytest.raises(TimeoutError, match=r"within its 0\.05 s timeout"):
+        outcome(fire_and_forget, stubborn(), 0.05)
+    assert swallowed.is_set()
+    assert (stats().timed_out, stats().succeeded) == (1, 0)
+
+
+@pytest.mark.parametrize("fire_and_forget", [False, True], ids=["blocking", "future"])
+def test_an_error_in_the_cleanup_after_a_timeout_is_chained_to_the_timeout_error(
+    fire_and_forget: bool,
+) -> None:
+    async def messy() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("cleanup failed") from None
+
+    with pytest.raises(TimeoutError) as info:
+        outcome(fire_and_forget, messy(), 0.05)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert str(info.value.__cause__) == "cleanup failed"
+    assert (stats().timed_out, stats().failed) == (1, 0)
+
+
+@pytest.mark.parametrize("fire_and_forget", [False, True], ids=["blocking", "future"])
+def test_a_zero_timeout_times_out_without_running_the_coroutine_in_both_modes(
+    fire_and_forget: bool,
+) -> None:
+    ran = threading.Event()
+
+    async def instant() -> str:
+        ran.set()  # would finish at once, in its first step, if it were started
+        return "done"
+
+    coro = instant()
+    with pytest.raises(TimeoutError):
+        outcome(fire_and_forget, coro, 0)
+    assert not ran.is_set()
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert (stats().submitted, stats().timed_out) == (1, 1)

@@ -185,6 +185,7 @@ class _Job:
     __slots__ = (
         "accepted",
         "cancel_requested",
+        "cancel_sent",
         "context",
         "coro",
         "deadline",
@@ -214,8 +215,10 @@ class _Job:
         self.timeout = timeout
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.timer: asyncio.TimerHandle | None = None
-        self.cancel_requested = False
-        self.timed_out = False
+        # A zero timeout has run out before the task could start, so it never does: the
+        # same outcome in both modes, whether or not the first step would run eagerly.
+        self.timed_out = self.cancel_requested = timeout == 0
+        self.cancel_sent = False  # the task itself has been cancelled
         self.holds_slot = False
         self.settled = False
         #: Set just before the job joins the queue: from then on the loop resolves it.
@@ -236,15 +239,28 @@ class _Job:
             self._conclude(None, self.cancellation())
             raise
         except BaseException as exc:
-            self.timed_out = False  # its own outcome, whatever our timer did meanwhile
             # Start the traceback at the user's coroutine: this frame adds nothing for
             # them, and holding it (and `self`) would tie the job into a reference cycle.
             if exc.__traceback__ is not None:
                 exc.__traceback__ = exc.__traceback__.tb_next
-            self._conclude(None, exc)
+            self._conclude(None, self.timeout_error(exc) if self._overran() else exc)
         else:
-            self.timed_out = False
-            self._conclude(result, None)
+            if self._overran():
+                self._conclude(None, self.timeout_error())
+            else:
+                self._conclude(result, None)
+
+    def _overran(self) -> bool:
+        """Whether our timeout cancelled the task before it ended (however it ended).
+
+        A coroutine that swallows that cancellation, or fails in its cleanup, still
+        overran: its caller gets the `TimeoutError` the timeout promised. One that ended
+        before the cancellation reached it keeps its own outcome, whatever our timer did.
+        """
+        if self.timed_out and self.cancel_sent:
+            return True
+        self.timed_out = False
+        return False
 
     def _conclude(self, result: Any, exc: BaseException | None) -> None:
         # If this task has been blocking the loop, say so before its caller wakes up.
@@ -292,11 +308,14 @@ class _Job:
         """What the caller gets for a task we cancelled: ours was a timeout, or a cancel."""
         return self.timeout_error() if self.timed_out else concurrent.futures.CancelledError()
 
-    def timeout_error(self) -> TimeoutError:
-        return TimeoutError(
+    def timeout_error(self, cause: BaseException | None = None) -> TimeoutError:
+        """The caller's `TimeoutError`, chained to how the cancelled coroutine ended."""
+        error = TimeoutError(
             f"the task did not finish within its {self.timeout} s timeout and was "
             "cancelled on the worker loop; raise the timeout if the work needs longer"
         )
+        error.__cause__ = cause
+        return error
 
     def _cancel(self) -> None:
         task = self.task
@@ -312,6 +331,7 @@ class _Job:
             discard(self.coro)
             self.coro = None
             self.settle(None, self.cancellation())
+        self.cancel_sent = True
         task.cancel()
 
     def deliver_result(self, result: Any) -> None:
