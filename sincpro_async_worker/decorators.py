@@ -25,6 +25,7 @@ import wrapt
 from typing_extensions import ParamSpec
 
 from .core import get_dispatcher
+from .exceptions import WorkerNotRunningError
 from .infrastructure.dispatcher import Dispatcher
 from .infrastructure.worker import check_timeout
 
@@ -304,6 +305,14 @@ _EXHAUSTED: Any = object()
 
 
 async def _step(agen: AsyncIterator[Y]) -> Y:
+    if getattr(agen, "ag_frame", _EXHAUSTED) is None:
+        # Finished, yet we never saw it end: a shutdown() finalised it with its loop.
+        # Ending quietly here would pass a cut-short iteration off as a complete one.
+        raise WorkerNotRunningError(
+            f"the async generator {getattr(agen, '__qualname__', agen)} was closed when "
+            "the worker shut down in the middle of iterating it; iterate it again from "
+            "the start"
+        )
     # Ending is not a failure: report it with a sentinel, not StopAsyncIteration.
     try:
         return await agen.__anext__()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Generator
 
 import pytest
 
-from sincpro_async_worker import run_async_task, stats, sync_bridge
+from sincpro_async_worker import WorkerNotRunningError, run_async_task, shutdown, stats, sync_bridge
 
 tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="unset")
 
@@ -159,3 +159,14 @@ def test_a_step_timeout_is_reported_even_while_the_generator_is_still_cleaning_u
     assert next(gen) == 1
     with pytest.raises(TimeoutError):
         next(gen)
+
+
+def test_a_shutdown_in_the_middle_of_iterating_is_an_error_not_a_quiet_end() -> None:
+    numbers = Numbers()
+    gen = numbers.count(5)
+    assert next(gen) == 0
+    shutdown()  # closes the loop, and the async generator with it
+    assert numbers.closed.is_set()
+    with pytest.raises(WorkerNotRunningError, match="closed when the worker shut down"):
+        next(gen)
+    assert list(numbers.count(2)) == [0, 1]  # a new iteration runs on the fresh worker
