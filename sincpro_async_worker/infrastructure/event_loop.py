@@ -12,10 +12,12 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from types import CodeType
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
@@ -78,6 +80,7 @@ class EventLoop:
         thread_name: str = "AsyncWorkerThread",
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
         is_busy: Callable[[], bool] | None = None,
+        delivery_code: Collection[CodeType] = (),
         on_exit: Callable[[], None] | None = None,
     ) -> None:
         self._loop_factory: LoopFactory = loop_factory or asyncio.new_event_loop
@@ -85,10 +88,16 @@ class EventLoop:
         self._thread_name = thread_name
         self._slow_task_threshold = slow_task_threshold
         self._is_busy = is_busy
+        # Code that hands a finished task's outcome to its caller. A stall while a task
+        # is in there is the handover's (waiting on the caller's thread for the future's
+        # lock, under contention), not the task's: its own code has returned already.
+        self._delivery_code = frozenset(delivery_code)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
+        #: The loop thread's Python identifier and operating-system id, once it runs.
+        self._loop_thread: tuple[int, int] | None = None
         self._stopping = threading.Event()
         #: The watchdog thread and the event it waits on for the loop's answer; shutdown()
         #: sets that event too, so the watchdog notices the stop without waiting it out.
@@ -295,6 +304,7 @@ class EventLoop:
             return
         self._loop = loop
         self._thread_id = threading.get_ident()
+        self._loop_thread = (self._thread_id, threading.get_native_id())
         stopping = self._stopping
         try:
             while not stopping.is_set() and not loop.is_closed():
@@ -411,22 +421,37 @@ class EventLoop:
                 return
             if beat.wait(threshold):
                 continue
-            stall = _Stall(_running_task(loop), posted, threshold, self._thread_id)
-            stall.punctual = time.monotonic() - posted < threshold + period
+            punctual = time.monotonic() - posted < threshold + period
+            # Both read /proc, waiting for the GIL a few times: not lateness of ours.
+            stall = _Stall(self._blamable_task(loop), posted, threshold, self._loop_thread)
+            stall.probe.sample()
+            stall.punctual = punctual
             self.stall = stall
             last = time.monotonic()
             while not beat.wait(period / 2):
                 if stopping.is_set():
                     return
-                now = time.monotonic()
-                stall.punctual = stall.punctual and now - last < period
-                last = now
-                if _running_task(loop) is not stall.culprit:
+                stall.punctual = stall.punctual and time.monotonic() - last < period
+                if self._blamable_task(loop) is not stall.culprit:
                     stall.culprit = None
+                stall.probe.sample()
+                last = time.monotonic()
             self.stall = None
             if stopping.is_set():
                 return  # woken by shutdown(), not by the loop: the stall may not be over
             stall.report()
+
+    def _blamable_task(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+        """The task running its own code on the loop right now, if any."""
+        task = _running_task(loop)
+        if task is None or not self._delivery_code:
+            return task
+        frame = sys._current_frames().get(self._thread_id or 0)
+        while frame is not None:
+            if frame.f_code in self._delivery_code:
+                return None
+            frame = frame.f_back
+        return task
 
     def report_stall_of(self, task: asyncio.Task[Any] | None) -> None:
         """Called by a task's own step as it ends: report its stall before it returns.
@@ -459,20 +484,20 @@ def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
 class _Stall:
     """One stall of the loop, from its detection until it is reported (exactly once)."""
 
-    __slots__ = ("_cpu", "_gc_at_start", "_reported", "culprit", "posted", "punctual", "threshold")
+    __slots__ = ("_gc_at_start", "_reported", "culprit", "posted", "probe", "punctual", "threshold")
 
     def __init__(
         self,
         culprit: asyncio.Task[Any] | None,
         posted: float,
         threshold: float,
-        loop_thread_id: int | None,
+        loop_thread: tuple[int, int] | None,
     ) -> None:
         self.culprit = culprit
         self.posted = posted
         self.threshold = threshold
         self.punctual = True
-        self._cpu = _CpuClocks(loop_thread_id)
+        self.probe = _LoopThreadProbe(loop_thread)
         self._gc_at_start = _gc_seconds()
         self._reported = threading.Lock()
 
@@ -487,7 +512,7 @@ class _Stall:
             culprit is not None
             and self.punctual
             and blocked >= self.threshold
-            and not self._cpu.loop_was_starved(stalled)
+            and self.probe.seconds_of_own_work(stalled) >= self.threshold / 2
         ):
             logger.warning(
                 "%s blocked the event loop for %.3f s with synchronous work; every other "
@@ -500,30 +525,115 @@ class _Stall:
             logger.debug("The event loop was unresponsive for %.3f s", stalled)
 
 
-class _CpuClocks:
-    """CPU time used by the loop thread and by the whole process since creation."""
+class _LoopThreadProbe:
+    """How much of a stall the loop thread spent on the running task's own work.
 
-    def __init__(self, loop_thread_id: int | None) -> None:
+    A loop stalls because its task computes (the loop thread is on a CPU) or sits in a
+    blocking call (asleep in a system call: `time.sleep`, a socket, a file), both the
+    task's doing; or because the thread cannot run: no CPU free (other processes), or
+    another thread holds the GIL. Waiting for the GIL is a futex wait, as is waiting on
+    a lock the task took, so a futex wait counts as the task's only for as long as no
+    other thread of the process ran or waited to run, which is to say held the GIL.
+
+    The CPU clocks are read at the start and the end; the thread's state comes from
+    samples of /proc (Linux), taken by the watchdog while the stall lasts. Where there
+    is no /proc, a loop thread that had almost no CPU while the others had plenty is
+    taken to have been starved, and otherwise the whole stall counts.
+    """
+
+    __slots__ = (
+        "_blocking",
+        "_clock",
+        "_futex",
+        "_loop_cpu",
+        "_native_id",
+        "_process_cpu",
+        "_samples",
+        "_waits",
+    )
+
+    def __init__(self, loop_thread: tuple[int, int] | None) -> None:
         self._clock: int | None = None
+        self._native_id: int | None = None
         getcpuclockid = getattr(time, "pthread_getcpuclockid", None)
-        if getcpuclockid is not None and loop_thread_id is not None:
+        if getcpuclockid is not None and loop_thread is not None:
             try:
-                self._clock = getcpuclockid(loop_thread_id)
+                self._clock = getcpuclockid(loop_thread[0])
             except OSError:  # the thread is gone, or the platform refuses
                 self._clock = None
-        self._process = time.process_time()
-        self._loop = 0.0 if self._clock is None else time.clock_gettime(self._clock)
+            if sys.platform.startswith("linux"):
+                self._native_id = loop_thread[1]
+        self._process_cpu = time.process_time()
+        self._loop_cpu = self._clock_reading()
+        self._waits = self._others_waiting()
+        self._samples = self._blocking = self._futex = 0
 
-    def loop_was_starved(self, stalled: float) -> bool:
-        """Whether other threads had the CPU while the loop thread had next to none."""
-        if self._clock is None:
-            return False
+    def sample(self) -> None:
+        """Note what the loop thread is doing right now (called by the watchdog)."""
+        if self._native_id is None:
+            return
+        task = f"/proc/self/task/{self._native_id}/"
         try:
-            loop = time.clock_gettime(self._clock) - self._loop
-        except OSError:
-            return False
-        others = time.process_time() - self._process - loop
-        return loop < 0.1 * stalled and others > 0.5 * stalled
+            state = _read(task + "stat").rsplit(b")", 1)[1].split()[0]
+            waiting_in = _read(task + "wchan") if state in (b"S", b"D") else None
+        except (OSError, IndexError):
+            self._native_id = None
+            return
+        if waiting_in is not None:
+            if waiting_in in (b"", b"0"):  # the kernel does not say where: no samples
+                self._native_id = None
+                return
+            if b"futex" in waiting_in:
+                self._futex += 1
+            else:
+                self._blocking += 1
+        self._samples += 1
+
+    def seconds_of_own_work(self, stalled: float) -> float:
+        """Of `stalled` seconds, those the task itself kept the loop thread busy."""
+        if self._clock is None:
+            return stalled  # nothing to tell the cases apart: the task takes the blame
+        loop_cpu = self._clock_reading() - self._loop_cpu
+        others_cpu = time.process_time() - self._process_cpu - loop_cpu
+        if self._native_id is None or not self._samples:
+            starved = loop_cpu < 0.1 * stalled and others_cpu > 0.5 * stalled
+            return loop_cpu if starved else stalled
+        others_holding_the_gil = others_cpu + max(0.0, self._others_waiting() - self._waits)
+        return (
+            loop_cpu
+            + stalled * self._blocking / self._samples
+            + max(0.0, stalled * self._futex / self._samples - others_holding_the_gil)
+        )
+
+    def _clock_reading(self) -> float:
+        if self._clock is None:
+            return 0.0
+        try:
+            return time.clock_gettime(self._clock)
+        except OSError:  # the thread has ended
+            return 0.0
+
+    def _others_waiting(self) -> float:
+        """Seconds the process's other threads have spent waiting for a CPU (Linux)."""
+        if self._native_id is None:
+            return 0.0
+        total = 0
+        try:
+            for task in os.listdir("/proc/self/task"):
+                if task != str(self._native_id):
+                    total += int(_read(f"/proc/self/task/{task}/schedstat").split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0.0
+        return total / 1e9
+
+
+def _read(path: str) -> bytes:
+    """A small /proc file in as few system calls (each a chance to lose the GIL) as can be."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
 
 
 # Time spent in cyclic garbage collection, process-wide, while any watchdog runs. A gen-2

@@ -474,6 +474,7 @@ class Worker:
             thread_name="sincpro-async-worker",
             slow_task_threshold=slow_task_threshold,
             is_busy=self._busy,
+            delivery_code=(_Job._conclude.__code__,),
             on_exit=self._loop_thread_ended,
         )
         self._queue: deque[_Job] = deque()
