@@ -119,14 +119,43 @@ def test_shutdown_is_idempotent_and_the_api_restarts_after_it() -> None:
     assert len(worker_threads()) == 1
 
 
-def test_shutdown_returns_only_once_every_library_thread_has_ended() -> None:
-    # The watchdog thread wakes every half threshold; shutdown() must not leave it to
-    # notice the stop in its own time, or a caller counting threads finds it still there.
+def test_the_process_gets_one_background_thread_and_only_one() -> None:
+    result = run_python(
+        """
+        import asyncio, threading
+        from sincpro_async_worker import fire_and_forget, run_async_task, sync_bridge
+
+        @sync_bridge
+        async def ask():
+            return 1
+
+        @fire_and_forget
+        async def tell():
+            await asyncio.sleep(0)
+
+        before = threading.active_count()
+        run_async_task(asyncio.sleep(0))
+        ask()
+        tell().result(10)
+        print(threading.active_count() - before, [t.name for t in threading.enumerate()])
+        """
+    )
+    assert result.stdout.split() == ["1", "['MainThread',", "'sincpro-async-worker']"], result
+
+
+def test_shutdown_returns_only_once_the_watchdog_and_the_loop_thread_have_stopped() -> None:
+    # The watchdog wakes every half threshold; shutdown() must not leave it to notice the
+    # stop in its own time, still running (and touching a closed loop) after the return.
     before = set(threading.enumerate())
     for round_ in range(50):
         assert run_async_task(asyncio.sleep(0, round_)) == round_
         run_async_task(asyncio.sleep(0.01), fire_and_forget=True)  # keeps the watchdog busy
+        worker = runtime.existing_worker()
+        assert worker is not None
+        watchdog = worker.event_loop._watchdog  # not listed by `threading`: look inside
+        assert watchdog is not None
         shutdown()
+        assert watchdog.ended.is_set(), f"round {round_}"
         assert set(threading.enumerate()) - before == set(), f"round {round_}"
 
 

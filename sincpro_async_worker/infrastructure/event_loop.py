@@ -8,8 +8,10 @@ executor). It knows nothing about how work is submitted; that is the worker's jo
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import logging
 import os
@@ -101,7 +103,7 @@ class EventLoop:
         self._stopping = threading.Event()
         #: The watchdog thread and the event it waits on for the loop's answer; shutdown()
         #: sets that event too, so the watchdog notices the stop without waiting it out.
-        self._watchdog: tuple[threading.Thread, threading.Event] | None = None
+        self._watchdog: _Watchdog | None = None
         #: The stall the watchdog is following right now, if any.
         self.stall: _Stall | None = None
 
@@ -148,15 +150,7 @@ class EventLoop:
                 ) from failure[0]
             self._thread = thread
             if self._slow_task_threshold is not None:
-                beat = threading.Event()
-                watchdog = threading.Thread(
-                    target=self._watch,
-                    args=(self._slow_task_threshold, beat),
-                    name=f"{self._thread_name}-watchdog",
-                    daemon=True,
-                )
-                watchdog.start()
-                self._watchdog = (watchdog, beat)
+                self._start_watchdog(self._slow_task_threshold)
 
     def is_running(self) -> bool:
         """Whether the loop runs and has not been told to stop for good.
@@ -214,19 +208,36 @@ class EventLoop:
             self._loop = None
             self._stop_watchdog()
 
+    def _start_watchdog(self, threshold: float) -> None:
+        """Start the slow-task watchdog on a thread of its own.
+
+        The library promises one background thread per process, the loop's: code that
+        counts threads (`threading.active_count()`) or lists them must see just that one.
+        The watchdog is a diagnostic aid rather than a worker, so it runs on a low-level
+        `_thread` thread, which the `threading` module does not register (debuggers and
+        `top -H` still show it). It never calls into `threading` for its own identity;
+        in particular it logs nothing itself, and leaves its reports to the loop thread.
+        """
+        watchdog = _Watchdog()
+        try:
+            watchdog.ident = _thread.start_new_thread(self._watch, (threshold, watchdog))
+        except RuntimeError:  # at interpreter exit: the loop runs, just unwatched
+            logger.debug("Could not start the slow-task watchdog", exc_info=True)
+            return
+        self._watchdog = watchdog
+
     def _stop_watchdog(self) -> None:
         """Wake the watchdog (it sees `_stopping` set) and wait for its thread to end.
 
-        Without the join, a shutdown() would return with the watchdog thread still alive
-        for up to a threshold, and a caller that checks for leftover threads would see it.
+        Without the wait, a shutdown() would return with the watchdog still running for up
+        to a threshold, touching a loop that is closed or about to be.
         """
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is None:
             return
-        thread, beat = watchdog
-        beat.set()
-        if thread is not threading.current_thread():  # a log handler may call shutdown()
-            thread.join(_JOIN_TIMEOUT)
+        watchdog.beat.set()
+        if threading.get_ident() != watchdog.ident:
+            watchdog.ended.wait(_JOIN_TIMEOUT)
 
     def refuse_loop_thread(self, what: str) -> None:
         """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""
@@ -382,7 +393,7 @@ class EventLoop:
 
     # -- the watchdog thread -------------------------------------------------------------
 
-    def _watch(self, threshold: float, beat: threading.Event) -> None:
+    def _watch(self, threshold: float, watchdog: _Watchdog) -> None:
         """Report tasks that block the loop with synchronous work.
 
         Every half threshold, while the worker has work, it posts a no-op to the loop and
@@ -395,15 +406,28 @@ class EventLoop:
         and time spent in garbage collection is not counted against the task.
 
         The report is made once, by whichever comes first: the culprit's own step as it
-        ends (so a blocking caller sees it the moment its call returns), or this thread
-        when the loop answers again.
+        ends (so a blocking caller sees it the moment its call returns), or the loop
+        thread, which this thread asks to as soon as the loop answers again.
         """
         period = max(threshold / 2, 0.005)
         _track_gc(True)
         try:
-            self._watch_until_stopped(threshold, period, beat)
+            self._watch_until_stopped(threshold, period, watchdog.beat)
+        except Exception:  # a bug of ours must not print from a thread nobody knows
+            self._post_to_loop(
+                functools.partial(logger.debug, "The watchdog failed", exc_info=True)
+            )
         finally:
             _track_gc(False)
+            watchdog.ended.set()
+
+    def _post_to_loop(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(callback)
+            except RuntimeError:  # the loop has closed meanwhile
+                pass
 
     def _watch_until_stopped(self, threshold: float, period: float, beat: threading.Event) -> None:
         stopping, loop = self._stopping, self._loop
@@ -439,7 +463,7 @@ class EventLoop:
             self.stall = None
             if stopping.is_set():
                 return  # woken by shutdown(), not by the loop: the stall may not be over
-            stall.report()
+            self._post_to_loop(stall.report)
 
     def _blamable_task(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
         """The task running its own code on the loop right now, if any."""
@@ -479,6 +503,18 @@ def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
     """
     task = asyncio.current_task(loop)
     return None if task is None or task.done() else task
+
+
+class _Watchdog:
+    """The watchdog thread's handles: its wake-up event, its end, its identifier."""
+
+    __slots__ = ("beat", "ended", "ident")
+
+    def __init__(self) -> None:
+        #: Set by the loop when it runs the watchdog's no-op; by shutdown(), to wake it.
+        self.beat = threading.Event()
+        self.ended = threading.Event()
+        self.ident = 0
 
 
 class _Stall:

@@ -10,9 +10,10 @@ from sincpro_async_worker import stats
 
 __all__ = ["LIBRARY_THREADS", "extra_threads", "wait_until", "wait_until_idle"]
 
-#: Threads the library itself may own while a worker runs: the loop thread, its slow-task
-#: watchdog, and the default executor's threads (``asyncio_0``, ...).
-LIBRARY_THREADS = ("sincpro-async-worker", "sincpro-async-worker-watchdog", "asyncio_")
+#: Threads the library itself may own while a worker runs: the loop thread and the default
+#: executor's threads (``asyncio_0``, ...). The slow-task watchdog is a low-level thread
+#: that `threading` does not list.
+LIBRARY_THREADS = ("sincpro-async-worker", "asyncio_")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:

@@ -66,7 +66,7 @@ def test_a_task_blocking_the_loop_is_logged_with_its_name_and_duration_and_the_l
         # A caller arriving while the loop is held is served once it is free again.
         assert run_async_task(echo(1), timeout=30) == 1
         assert hog.result(30) == "hogged"
-        # The watchdog reports from its own thread once it sees the loop free.
+        # The watchdog has the loop thread report it once it sees the loop free.
         assert wait_until(lambda: any("blocked" in r.getMessage() for r in caplog.records))
     reports = [r.getMessage() for r in caplog.records if "blocked the event loop" in r.getMessage()]
     assert len(reports) == 1, reports
