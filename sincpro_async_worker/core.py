@@ -83,8 +83,10 @@ def shutdown(timeout: float | None = 5.0) -> None:
 
 
 def stats() -> WorkerStats:
-    """A snapshot of the current worker's counters (all zero before it starts).
+    """A snapshot of the process's counters (all zero before the first call).
 
-    The counters start at zero with every new worker, so after `shutdown()` they restart.
+    They count every task since the process started (in a forked child: since the fork),
+    across `shutdown()` and restarts, so they only ever grow, as monitoring counters
+    must; `running` is what is queued or running now.
     """
     return runtime.stats()

@@ -49,6 +49,8 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     """
     runtime.shutdown(5)
     runtime.configure(**vars(runtime.Settings()))
+    # stats() counts for the whole process; each test starts where a fresh process does.
+    runtime._retired = saw.WorkerStats()
     logger = logging.getLogger(LOGGER)
     assert logger.handlers == [], "the library must not install logging handlers"
     records = _Records()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sincpro_async_worker import run_async_task, sync_bridge
+from sincpro_async_worker import run_async_task, stats, sync_bridge
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX-only")
 
@@ -42,8 +42,10 @@ def test_a_forked_child_starts_its_own_worker() -> None:
     pid = os.fork()
     if pid == 0:  # child: report through the exit code, never return into pytest
         try:
+            counted_before = stats().submitted  # the child counts its own work, from zero
             child_pid, _child_loop_thread = run_async_task(pid_of_loop_thread(), timeout=10)
             ok = child_pid == os.getpid() != parent_pid
+            ok = ok and counted_before == 0 and stats().submitted == 1
             os._exit(0 if ok else 1)
         except BaseException:
             os._exit(2)

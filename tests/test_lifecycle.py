@@ -475,6 +475,22 @@ def test_an_applications_atexit_handler_can_still_use_the_worker() -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.library_logs  # the cancellation at shutdown is logged
+def test_stats_count_for_the_whole_process_across_shutdowns_and_restarts() -> None:
+    assert run_async_task(asyncio.sleep(0, "done")) == "done"
+    pending = run_async_task(asyncio.sleep(60), fire_and_forget=True)
+    with pytest.raises(concurrent.futures.TimeoutError):
+        pending.result(timeout=0)  # not finished: the shutdown below must cancel it
+    shutdown(0)
+    assert pending.cancelled()
+    final = stats()
+    assert (final.submitted, final.succeeded, final.cancelled, final.running) == (2, 1, 1, 0)
+    shutdown()  # idempotent: nothing more to count
+    assert stats() == final
+    run_async_task(asyncio.sleep(0))  # a fresh worker: the counts go on, never back
+    assert (stats().submitted, stats().succeeded, stats().cancelled) == (3, 2, 1)
+
+
 def test_stats_read_as_attributes_or_as_a_mapping() -> None:
     run_async_task(asyncio.sleep(0))
     snapshot = stats()

@@ -53,6 +53,10 @@ UNSET = _Unset.UNSET
 _lock = threading.Lock()
 _worker: Worker | None = None
 _closing: Worker | None = None  # the worker shutdown() is draining, if any
+# The final counts of this process's stopped workers, so that stats() counts from the
+# start of the process (or the fork), the way monitoring counters must: never backwards.
+_retired = WorkerStats()
+_retired_lock = threading.Lock()  # not _lock: stats() must not wait for a worker to start
 _exited = False  # the exit sequence has stopped the worker for good
 _settings = Settings()
 
@@ -98,6 +102,7 @@ def current_worker() -> Worker:
             if worker is not None:
                 logger.debug("The worker's thread has stopped; starting a new one")
                 worker.shutdown(0)
+                _retire(worker)
             worker = Worker(
                 _settings.loop_factory,
                 max_in_flight=_settings.max_in_flight,
@@ -120,7 +125,7 @@ def shutdown(timeout: float | None = 5.0) -> None:
     worker = _worker
     if worker is not None:
         worker.event_loop.refuse_loop_thread("shutdown()")
-    with _lock:
+    with _lock, _retired_lock:  # stats() must see it as _worker or as _closing
         worker, _worker = _worker, None
         if worker is None:
             return
@@ -131,13 +136,32 @@ def shutdown(timeout: float | None = 5.0) -> None:
         logger.debug("Stopped the sincpro_async_worker event loop thread")
     finally:
         with _lock:
-            _closing = None
+            _retire(worker)
 
 
 def stats() -> WorkerStats:
-    """Counters of the current worker (all zero when none has started)."""
-    worker = _worker
-    return WorkerStats() if worker is None else worker.stats()
+    """The counters of every worker this process has run, the current one included."""
+    with _retired_lock:
+        live = _worker or _closing
+        return _retired if live is None else _added(_retired, live.stats())
+
+
+def _retire(worker: Worker) -> None:
+    """Fold a stopped worker's final counts into the process's, and stop listing it.
+
+    Both at once, under the lock stats() takes, so no snapshot counts it twice or not at all.
+    """
+    global _retired, _worker, _closing
+    with _retired_lock:
+        _retired = _added(_retired, worker.stats())
+        if _worker is worker:
+            _worker = None
+        if _closing is worker:
+            _closing = None
+
+
+def _added(a: WorkerStats, b: WorkerStats) -> WorkerStats:
+    return WorkerStats(**{name: a[name] + b[name] for name in a})
 
 
 def configure(
@@ -231,9 +255,11 @@ def _reset_in_child() -> None:
     its tasks belong to the parent and must not run twice. Futures the child still holds
     are failed so nothing waits for them forever.
     """
-    global _lock, _worker, _closing
+    global _lock, _worker, _closing, _retired, _retired_lock
     _lock = threading.Lock()
+    _retired_lock = threading.Lock()
     _closing = None
+    _retired = WorkerStats()  # the child's own counts, from zero
     worker, _worker = _worker, None
     if worker is not None:
         worker.forget_after_fork()
