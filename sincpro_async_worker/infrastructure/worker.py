@@ -72,7 +72,7 @@ else:
 
 @dataclass(frozen=True, eq=False)
 class WorkerStats(Mapping[str, int]):
-    """A snapshot of the worker's counters since it started.
+    """A snapshot of task counters: a worker's own, or the process's (`stats()`).
 
     `running` counts tasks accepted and not yet finished (queued or on the loop). Every
     accepted task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`.
