@@ -13,6 +13,7 @@ import time
 import pytest
 
 from sincpro_async_worker import configure, run_async_task
+from sincpro_async_worker.infrastructure import event_loop as event_loop_module
 
 LOGGER = "sincpro_async_worker"
 
@@ -208,3 +209,33 @@ def test_a_future_its_owner_cancelled_is_not_reported_as_an_unretrieved_failure(
     assert holder[0].cancelled()
     holder.clear()
     gc.collect()  # the autouse fixture fails the test on any ERROR logged here
+
+
+def test_a_stall_report_that_fails_still_hands_the_caller_its_result(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without the guard, the report's exception escaped before the delivery and the
+    # caller, with no timeout, waited for ever.
+    configure(slow_task_threshold=0.05)
+    attempts: list[str] = []
+    both_tried = threading.Event()
+
+    def broken_report(self: object) -> None:
+        attempts.append(threading.current_thread().name)
+        if len(attempts) == 2:  # the task's own step, then the watchdog's request
+            both_tried.set()
+        raise RuntimeError("a bug in the report")
+
+    monkeypatch.setattr(event_loop_module._Stall, "report", broken_report)
+
+    async def crunch() -> str:
+        await asyncio.sleep(0)
+        time.sleep(0.3)
+        return "done"
+
+    with caplog.at_level(logging.ERROR):
+        assert run_async_task(crunch(), timeout=10) == "done"
+        assert both_tried.wait(10)
+        assert run_async_task(asyncio.sleep(0, "alive"), timeout=10) == "alive"
+    assert attempts == ["sincpro-async-worker", "sincpro-async-worker"]
+    assert caplog.records == []  # nor did asyncio log an exception in a callback

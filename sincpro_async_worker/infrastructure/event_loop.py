@@ -463,7 +463,7 @@ class EventLoop:
             self.stall = None
             if stopping.is_set():
                 return  # woken by shutdown(), not by the loop: the stall may not be over
-            self._post_to_loop(stall.report)
+            self._post_to_loop(functools.partial(_report, stall))
 
     def _blamable_task(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
         """The task running its own code on the loop right now, if any."""
@@ -485,7 +485,7 @@ class EventLoop:
         """
         stall = self.stall
         if stall is not None and stall.culprit is task and task is not None:
-            stall.report()
+            _report(stall)
 
 
 def discard(coro: object) -> None:
@@ -503,6 +503,15 @@ def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
     """
     task = asyncio.current_task(loop)
     return None if task is None or task.done() else task
+
+
+def _report(stall: _Stall) -> None:
+    """Report `stall`. A diagnostic must never fail the task whose step reports it (its
+    caller would lose the outcome) nor the loop: a failure is logged at DEBUG only."""
+    try:
+        stall.report()
+    except Exception:
+        logger.debug("Could not report a stall of the event loop", exc_info=True)
 
 
 class _Watchdog:
