@@ -193,16 +193,22 @@ class _BoundSyncFunctionWrapper(wrapt.BoundFunctionWrapper[..., Any]):
         return _SyncFunctionSurrogate(method.__func__)
 
     # Pickled and copied as a bound method is: the object, and the name to look up on
-    # it again. (A proxy refuses all three by default.)
+    # it again; taken from the class (`Client.fetch`), the class and the name. (A proxy
+    # refuses all three by default.)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
-        return getattr, (self.__self__, self.__name__)
+        return getattr, (self._bound_to(), self.__name__)
 
     def __copy__(self) -> Any:
-        return getattr(self.__self__, self.__name__)
+        return getattr(self._bound_to(), self.__name__)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return getattr(copy.deepcopy(self.__self__, memo), self.__name__)
+        if self._self_instance is None:
+            return self.__copy__()  # a class is not copied
+        return getattr(copy.deepcopy(self._self_instance, memo), self.__name__)
+
+    def _bound_to(self) -> Any:
+        return self._self_owner if self._self_instance is None else self._self_instance
 
 
 class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):

@@ -232,3 +232,64 @@ def test_a_worker_with_only_the_original_four_methods_still_works() -> None:
         assert cancelled.wait(5)
     finally:
         worker.shutdown()
+
+
+def test_event_loop_used_from_its_own_task_during_shutdown_neither_hangs_nor_restarts() -> None:
+    loop = EventLoop()
+    submitted = threading.Event()
+
+    async def late_submitter() -> None:
+        await asyncio.sleep(0.2)  # still running when shutdown() starts draining
+        loop.run_coroutine(add(1, 1))  # the original API, from the loop's own thread
+        submitted.set()
+
+    loop.run_coroutine(late_submitter())
+    stopper = threading.Thread(target=loop.shutdown, kwargs={"timeout": None}, daemon=True)
+    stopper.start()
+    stopper.join(30)
+    assert not stopper.is_alive(), "shutdown() hung"
+    assert submitted.is_set()
+    assert not loop.is_running()
+    assert [t.name for t in threading.enumerate() if t.name == "AsyncWorkerThread"] == []
+
+
+def test_a_worker_started_by_two_first_submissions_at_once_refuses_neither(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = Worker()
+    half_started, proceed = threading.Event(), threading.Event()
+    thread_id = EventLoop.thread_id
+
+    def slow_thread_id(self: EventLoop) -> int | None:
+        # Worker.start() reads this between recording the loop and accepting work.
+        if not half_started.is_set():
+            half_started.set()
+            proceed.wait(10)
+        ident: int | None = thread_id.__get__(self)
+        return ident
+
+    monkeypatch.setattr(EventLoop, "thread_id", property(slow_thread_id))
+    results: list[object] = []
+
+    def submit(value: int) -> None:
+        try:
+            results.append(worker.run_blocking(add(value, 0), timeout=10))
+        except Exception as exc:
+            results.append(exc)
+
+    first = threading.Thread(target=submit, args=(1,))
+    first.start()
+    try:
+        assert half_started.wait(10)
+        second = threading.Thread(target=submit, args=(2,))
+        second.start()
+        # The second submission must wait for the first start() to finish; given a
+        # moment, it would otherwise find the worker not accepting and refuse.
+        second.join(0.2)
+        proceed.set()
+        first.join(10)
+        second.join(10)
+        assert sorted(results, key=repr) == [1, 2]
+    finally:
+        proceed.set()
+        worker.shutdown()

@@ -284,5 +284,8 @@ def test_decorated_functions_pickle_and_copy_like_plain_functions() -> None:
 def test_bound_decorated_methods_pickle_and_copy_like_bound_methods() -> None:
     method = pickle.loads(pickle.dumps(Client(10).add))
     assert method(5) == 15
+    from_the_class = pickle.loads(pickle.dumps(Client.add))  # for pool.map(Client.add, ...)
+    assert from_the_class(Client(1), 2) == 3
+    assert copy.copy(Client.add)(Client(2), 2) == copy.deepcopy(Client.add)(Client(2), 2) == 4
     assert copy.copy(Client(1).add_later)(1).result(5) == 2
     assert copy.deepcopy(Client(2).add)(2) == 4

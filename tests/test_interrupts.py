@@ -149,3 +149,32 @@ def test_an_interrupt_after_taking_an_in_flight_slot_gives_the_slot_back(
     assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
     assert not ran.is_set()
     assert stats().submitted == 2
+
+
+def test_an_interrupt_while_the_timeout_posts_its_cancellation_still_cancels_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = started_worker()
+    cancelled = threading.Event()
+
+    async def endless() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    post = worker._call_on_loop
+
+    def interrupt_the_first_cancellation(callback: Callable[[], object]) -> None:
+        if getattr(callback, "__name__", "") == "_cancel" and not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        post(callback)
+
+    interrupted: list[bool] = []
+    monkeypatch.setattr(worker, "_call_on_loop", interrupt_the_first_cancellation)
+    with pytest.raises(KeyboardInterrupt):
+        run_async_task(endless(), timeout=0.05)
+    assert interrupted == [True]
+    assert cancelled.wait(10), "the task went on running for a caller that had gone"

@@ -505,6 +505,7 @@ def test_stats_read_as_attributes_or_as_a_mapping() -> None:
     assert dict(snapshot) == expected
     assert snapshot == expected
     assert snapshot["succeeded"] == snapshot.succeeded == 1
+    assert {snapshot, stats()} == {snapshot}  # hashable, and equal snapshots hash equal
     with pytest.raises(KeyError, match="'done' is not a counter; the counters are submitted"):
         snapshot["done"]
 

@@ -264,8 +264,18 @@ class EventLoop:
         return self._thread_id
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop, started first if need be (the original `EventLoop` API)."""
-        self.start()
+        """The running loop, started first if need be (the original `EventLoop` API).
+
+        On the loop's own thread it never starts anything: there the loop is running,
+        or being shut down (starting would wait for the shutdown, which waits for us).
+        """
+        if not self.is_running():
+            if threading.get_ident() == self._thread_id and self.thread_alive():
+                raise WorkerNotRunningError(
+                    "the event loop is shutting down and takes no new work; submit "
+                    "from outside the loop once shutdown() has returned"
+                )
+            self.start()
         return self.loop
 
     def run_coroutine(
@@ -413,10 +423,8 @@ class EventLoop:
         _track_gc(True)
         try:
             self._watch_until_stopped(threshold, period, watchdog.beat)
-        except Exception:  # a bug of ours must not print from a thread nobody knows
-            self._post_to_loop(
-                functools.partial(logger.debug, "The watchdog failed", exc_info=True)
-            )
+        except Exception as exc:  # a bug of ours must not print from a thread nobody knows
+            self._post_to_loop(functools.partial(logger.debug, "The watchdog failed", exc_info=exc))
         finally:
             _track_gc(False)
             watchdog.ended.set()

@@ -153,7 +153,7 @@ def _retire(worker: Worker) -> None:
     """
     global _retired, _worker, _closing
     with _retired_lock:
-        _retired = _added(_retired, worker.stats())
+        _retired = _added(_retired, worker.stats(queued=False))
         if _worker is worker:
             _worker = None
         if _closing is worker:

@@ -100,6 +100,9 @@ class WorkerStats(Mapping[str, int]):
     def __len__(self) -> int:
         return len(_COUNTERS)
 
+    def __hash__(self) -> int:  # Mapping's __eq__ would leave it unhashable
+        return hash(tuple(self.values()))
+
 
 _COUNTERS = tuple(field.name for field in fields(WorkerStats))
 
@@ -184,6 +187,7 @@ class _Job:
 
     __slots__ = (
         "accepted",
+        "cancel_posted",
         "cancel_requested",
         "cancel_sent",
         "context",
@@ -218,6 +222,7 @@ class _Job:
         # A zero timeout has run out before the task could start, so it never does: the
         # same outcome in both modes, whether or not the first step would run eagerly.
         self.timed_out = self.cancel_requested = timeout == 0
+        self.cancel_posted = False  # a cancellation is on its way to the loop
         self.cancel_sent = False  # the task itself has been cancelled
         self.holds_slot = False
         self.settled = False
@@ -292,6 +297,7 @@ class _Job:
         """Cancel the task on the loop; callable from any thread."""
         self.cancel_requested = True
         self.worker._call_on_loop(self._cancel)
+        self.cancel_posted = True  # not before: an interrupt may land in the call above
 
     def expire(self) -> None:
         """Cancel the task because its timeout ran out; callable from any thread."""
@@ -480,6 +486,8 @@ class Worker:
         self._queue: deque[_Job] = deque()
         self._wakeup_pending = False
         self._accepting = False
+        self._started_once = False  # set once start() has finished, never cleared
+        self._first_start = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread_id: int | None = None
         self._active: set[_Job] = set()
@@ -496,6 +504,7 @@ class Worker:
         self._loop_thread_id = self._event_loop.thread_id
         self._wakeup_pending = False  # a previous loop may have died with one pending
         self._accepting = True
+        self._started_once = True
 
     def is_running(self) -> bool:
         """Whether the worker accepts work and its thread is alive."""
@@ -572,15 +581,20 @@ class Worker:
             # A KeyboardInterrupt (or any exception a signal handler raises) can land
             # anywhere from the queue append to the end of the wait: the task must not
             # keep running for a caller that has gone away.
-            if job.accepted and not job.settled and not job.cancel_requested:
+            if job.accepted and not job.settled and not job.cancel_posted:
                 job.request_cancel()
             raise
         return result
 
-    def stats(self) -> WorkerStats:
-        """A snapshot of the counters; exact when the worker is idle."""
+    def stats(self, *, queued: bool = True) -> WorkerStats:
+        """A snapshot of the counters; exact when the worker is idle.
+
+        Jobs still in the queue count as submitted and running. After a shutdown, any job
+        left there is one its submitter is about to take back and refuse: pass
+        `queued=False` for the final figures.
+        """
         finished = self._succeeded + self._failed + self._cancelled + self._timed_out
-        submitted = self._submitted + len(self._queue)
+        submitted = self._submitted + (len(self._queue) if queued else 0)
         return WorkerStats(
             submitted=submitted,
             running=submitted - finished,
@@ -594,13 +608,14 @@ class Worker:
         """Queue `job` and make sure a wake-up for the loop is on its way.
 
         Refusals (no worker, no free slot in time) raise before anything is queued. A
-        KeyboardInterrupt can land between any two calls here; whichever it interrupts,
-        the job ends up either not accepted, holding no slot and with its coroutine
-        closed, or accepted and certain to be resolved by the loop.
+        KeyboardInterrupt that lands between two calls here leaves the job either not
+        accepted, holding no slot and with its coroutine closed, or accepted and certain
+        to be resolved by the loop. (One that lands inside a call, between a lock's
+        acquire and the line after it, CPython gives no way to undo.)
         """
-        if self._loop is None:  # never started: the first submission starts it
+        if not self._started_once:  # never started: the first submission starts it
             try:
-                self.start()
+                self._start_first_time()
             except BaseException:
                 discard(job.coro)
                 raise
@@ -637,6 +652,13 @@ class Worker:
                 # set would keep every later submission from waking the loop.
                 self._wakeup_pending = False
                 raise
+
+    def _start_first_time(self) -> None:
+        # Under a lock: a submitter arriving while another thread's start() is half done
+        # must wait for it, not find the worker "not accepting" and refuse its job.
+        with self._first_start:
+            if not self._started_once:
+                self.start()
 
     def _not_accepting(self, job: _Job) -> WorkerNotRunningError:
         discard(job.coro)
