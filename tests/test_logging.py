@@ -114,7 +114,9 @@ def test_a_task_blocking_the_loop_is_reported_while_another_thread_keeps_a_cpu_b
 ) -> None:
     # Busy threads elsewhere in the process are the normal case in a web server. The
     # loop thread asleep in time.sleep() is the task's doing, however busy the rest is.
-    configure(slow_task_threshold=0.05)
+    # A roomier threshold than elsewhere: the watchdog must stay punctual beside the
+    # busy thread, on a CI machine that may be busy too.
+    configure(slow_task_threshold=0.2)
     stop = threading.Event()
 
     def keep_busy() -> None:
@@ -123,7 +125,7 @@ def test_a_task_blocking_the_loop_is_reported_while_another_thread_keeps_a_cpu_b
 
     async def nap_synchronously() -> None:
         await asyncio.sleep(0)
-        time.sleep(0.4)
+        time.sleep(0.8)
 
     busy = threading.Thread(target=keep_busy, name="busy")
     busy.start()
