@@ -98,8 +98,7 @@ class EventLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
-        #: The loop thread's Python identifier and operating-system id, once it runs.
-        self._loop_thread: tuple[int, int] | None = None
+        self._native_id: int | None = None  # the loop thread's id for the OS (/proc)
         self._stopping = threading.Event()
         #: The watchdog thread and the event it waits on for the loop's answer; shutdown()
         #: sets that event too, so the watchdog notices the stop without waiting it out.
@@ -325,7 +324,7 @@ class EventLoop:
             return
         self._loop = loop
         self._thread_id = threading.get_ident()
-        self._loop_thread = (self._thread_id, threading.get_native_id())
+        self._native_id = threading.get_native_id()
         stopping = self._stopping
         try:
             while not stopping.is_set() and not loop.is_closed():
@@ -455,7 +454,8 @@ class EventLoop:
                 continue
             punctual = time.monotonic() - posted < threshold + period
             # Both read /proc, waiting for the GIL a few times: not lateness of ours.
-            stall = _Stall(self._blamable_task(loop), posted, threshold, self._loop_thread)
+            probe = _LoopThreadProbe(self._thread_id, self._native_id)
+            stall = _Stall(self._blamable_task(loop), posted, threshold, probe)
             stall.probe.sample()
             stall.punctual = punctual
             self.stall = stall
@@ -544,13 +544,13 @@ class _Stall:
         culprit: asyncio.Task[Any] | None,
         posted: float,
         threshold: float,
-        loop_thread: tuple[int, int] | None,
+        probe: _LoopThreadProbe,
     ) -> None:
         self.culprit = culprit
         self.posted = posted
         self.threshold = threshold
         self.punctual = True
-        self.probe = _LoopThreadProbe(loop_thread)
+        self.probe = probe
         self._gc_at_start = _gc_seconds()
         self._reported = threading.Lock()
 
@@ -605,17 +605,17 @@ class _LoopThreadProbe:
         "_waits",
     )
 
-    def __init__(self, loop_thread: tuple[int, int] | None) -> None:
+    def __init__(self, thread_id: int | None, native_id: int | None) -> None:
         self._clock: int | None = None
         self._native_id: int | None = None
         getcpuclockid = getattr(time, "pthread_getcpuclockid", None)
-        if getcpuclockid is not None and loop_thread is not None:
+        if getcpuclockid is not None and thread_id is not None:
             try:
-                self._clock = getcpuclockid(loop_thread[0])
+                self._clock = getcpuclockid(thread_id)
             except OSError:  # the thread is gone, or the platform refuses
                 self._clock = None
             if sys.platform.startswith("linux"):
-                self._native_id = loop_thread[1]
+                self._native_id = native_id
         self._process_cpu = time.process_time()
         self._loop_cpu = self._clock_reading()
         self._waits = self._others_waiting()
