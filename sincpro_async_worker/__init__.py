@@ -11,7 +11,13 @@ data = fetch("https://example.org")  # runs on the worker loop, returns bytes
 from .core import Settings, WorkerStats, configure, run_async_task, shutdown, stats
 from .decorators import fire_and_forget, sync_bridge
 from .domain import DispatcherInterface, WorkerInterface
-from .exceptions import ConfigurationError, DeadlockError, WorkerNotRunningError
+from .exceptions import (
+    ConfigurationError,
+    DeadlockError,
+    LoopBlockingWarning,
+    TimeoutTypeError,
+    WorkerNotRunningError,
+)
 from .infrastructure import Dispatcher, EventLoop, Worker
 
 __version__ = "1.0.0"
@@ -22,7 +28,9 @@ __all__ = (
     "Dispatcher",
     "DispatcherInterface",
     "EventLoop",
+    "LoopBlockingWarning",
     "Settings",
+    "TimeoutTypeError",
     "Worker",
     "WorkerInterface",
     "WorkerNotRunningError",

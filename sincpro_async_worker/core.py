@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import warnings
 from collections.abc import Awaitable
 from typing import Literal, TypeVar, overload
 
+from .exceptions import LoopBlockingWarning
 from .infrastructure import runtime
-from .infrastructure.dispatcher import Dispatcher
+from .infrastructure.checks import as_coroutine, check_timeout
 from .infrastructure.runtime import Settings, configure
 from .infrastructure.worker import WorkerStats
 
 __all__ = [
     "Settings",
     "WorkerStats",
+    "blocks_a_running_loop",
     "configure",
-    "get_dispatcher",
+    "loop_blocking_warning",
     "run_async_task",
     "shutdown",
     "stats",
 ]
 
 T = TypeVar("T")
-
-_dispatcher = Dispatcher()
-
-
-def get_dispatcher() -> Dispatcher:
-    """The dispatcher behind `run_async_task` and the decorators."""
-    return _dispatcher
 
 
 @overload
@@ -56,7 +53,8 @@ def run_async_task(
     the original type and traceback. When `timeout` seconds pass first, the task is
     cancelled on the loop and the built-in `TimeoutError` is raised; a `TimeoutError` the
     coroutine raises itself propagates unchanged. Called from the loop's own thread, it
-    raises `DeadlockError` at once instead of deadlocking.
+    raises `DeadlockError` at once instead of deadlocking; called from a thread whose own
+    event loop is running, it works but issues `LoopBlockingWarning` (once per call site).
 
     `fire_and_forget=True`: returns a `concurrent.futures.Future` at once. `timeout` then
     bounds the task itself, and `future.cancel()` cancels it on the loop. A failure nobody
@@ -66,9 +64,32 @@ def run_async_task(
     timeout) raises `TypeError`/`ValueError` and schedules nothing. An infinite timeout
     means no limit, as None does.
     """
+    coro = as_coroutine(task, "run_async_task")
+    seconds = check_timeout(timeout, coro)
     if fire_and_forget:
-        return _dispatcher.execute_async(task, timeout)
-    return _dispatcher.execute(task, timeout)
+        return runtime.spawn(coro, seconds)
+    if blocks_a_running_loop():
+        warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
+    return runtime.call(coro, seconds)
+
+
+def blocks_a_running_loop() -> bool:
+    """Whether a blocking call here would stop an event loop other than the worker's."""
+    return asyncio._get_running_loop() is not None and not runtime.on_worker_thread()
+
+
+def loop_blocking_warning(what: str, aio: str | None) -> LoopBlockingWarning:
+    """The warning for a blocking call of `what` made on a thread that runs a loop."""
+    instead = (
+        f"inside `async def`, use `await {aio}(...)`"
+        if aio is not None
+        else "inside `async def`, await the coroutine itself, or use the `.aio` twin of a "
+        "decorated function"
+    )
+    return LoopBlockingWarning(
+        f"{what} was called from a thread whose own event loop is running: it works, but "
+        f"blocks that loop and every task on it until the worker answers; {instead}"
+    )
 
 
 def shutdown(timeout: float | None = 5.0) -> None:
@@ -76,8 +97,9 @@ def shutdown(timeout: float | None = 5.0) -> None:
 
     Pending tasks get up to `timeout` seconds (`None`: no limit); each task still running
     then is cancelled and logged by name. The loop is closed (async generators and the
-    default executor included) and its thread joined. Idempotent; the next call of the
-    API starts a fresh worker. Raises `DeadlockError` from the loop's own thread.
+    default executor included) and its thread joined. Idempotent: a call made while
+    another drains waits for it. The next call of the API starts a fresh worker. Raises
+    `DeadlockError` from the loop's own thread.
     """
     runtime.shutdown(timeout)
 

@@ -24,10 +24,9 @@ from typing import Any, Protocol, SupportsIndex, TypeVar, overload
 import wrapt
 from typing_extensions import ParamSpec
 
-from .core import get_dispatcher
 from .exceptions import WorkerNotRunningError
-from .infrastructure.dispatcher import Dispatcher
-from .infrastructure.worker import check_timeout
+from .infrastructure import runtime
+from .infrastructure.checks import check_timeout
 
 __all__ = ["fire_and_forget", "sync_bridge"]
 
@@ -237,7 +236,7 @@ class _SyncFunctionWrapper(wrapt.FunctionWrapper[..., Any]):
 
 
 def _blocking_call(timeout: float | None) -> Callable[..., Any]:
-    execute = get_dispatcher()._execute_fresh
+    execute = runtime.call
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return execute(wrapped(*args, **kwargs), timeout)
@@ -246,7 +245,7 @@ def _blocking_call(timeout: float | None) -> Callable[..., Any]:
 
 
 def _future_call(timeout: float | None) -> Callable[..., Any]:
-    execute_async = get_dispatcher()._execute_async_fresh
+    execute_async = runtime.spawn
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return execute_async(wrapped(*args, **kwargs), timeout)
@@ -268,46 +267,47 @@ def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None
     variables the generator sets survive from one step to the next (Python 3.11+; 3.10
     tasks cannot be given a context, so there each step runs in a fresh copy).
     """
-    dispatcher = get_dispatcher()
     context = contextvars.copy_context()
     try:
         while True:
-            item = dispatcher._execute_fresh(_step(agen), timeout, context)
+            item = runtime.call(_step(agen), timeout, context)
             if item is _EXHAUSTED:
                 return
             yield item
     except GeneratorExit:
         # Left early (break, close(), garbage collection): an error in the generator's
         # own cleanup is the news here, so it propagates.
-        _close_on_loop(dispatcher, agen, context, timeout)
+        _close_on_loop(agen, context, timeout)
         raise
     except BaseException:
         # A step failed (its own error, or our timeout): that error is the news, not
         # any trouble closing a generator that may still be unwinding from it.
         try:
-            _close_on_loop(dispatcher, agen, context, timeout)
+            _close_on_loop(agen, context, timeout)
         except Exception:
             logger.debug("Could not close %r after a failed step", agen, exc_info=True)
         raise
 
 
 def _close_on_loop(
-    dispatcher: Dispatcher,
-    agen: AsyncIterator[Any],
-    context: contextvars.Context,
-    timeout: float | None,
+    agen: AsyncIterator[Any], context: contextvars.Context, timeout: float | None
 ) -> None:
     aclose = getattr(agen, "aclose", None)
-    if aclose is None or not dispatcher.has_running_worker():
+    worker = runtime.existing_worker()
+    if aclose is None or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
-    closing = dispatcher.execute_async(aclose(), context=context)  # any awaitable
+    closing = runtime.spawn(_aclose(agen), None, context)
     # On the loop thread (the generator was garbage collected there) nobody may wait:
     # the close runs as soon as the current callback returns.
-    if not dispatcher.on_loop_thread():
+    if not runtime.on_worker_thread():
         closing.result(timeout)
 
 
 _EXHAUSTED: Any = object()
+
+
+async def _aclose(agen: Any) -> None:
+    await agen.aclose()
 
 
 async def _step(agen: AsyncIterator[Y]) -> Y:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
 import threading
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -142,32 +141,13 @@ class RecordingWorker:
     def is_running(self) -> bool:
         return self.running
 
-    def owns_current_thread(self) -> bool:
-        return False
-
-    def run_coroutine(
-        self,
-        coro: Awaitable[T],
-        timeout: float | None = None,
-        *,
-        context: contextvars.Context | None = None,
-    ) -> concurrent.futures.Future[T]:
+    def run_coroutine(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
         self.calls.append("run_coroutine")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_result(asyncio.run(_as_coro(coro)))
         return future
 
-    def run_blocking(
-        self,
-        coro: Awaitable[T],
-        timeout: float | None = None,
-        *,
-        context: contextvars.Context | None = None,
-    ) -> T:
-        self.calls.append("run_blocking")
-        return asyncio.run(_as_coro(coro))
-
-    def shutdown(self, timeout: float | None = 5.0) -> None:
+    def shutdown(self) -> None:
         self.running = False
 
 
@@ -182,7 +162,7 @@ def test_dispatcher_accepts_any_worker_that_satisfies_the_interface() -> None:
     assert dispatcher.execute(add(1, 2)) == 3
     assert dispatcher.execute_async(add(1, 3)).result(0) == 4
     assert fake.running
-    assert fake.calls == ["run_blocking", "run_coroutine"]
+    assert fake.calls == ["run_coroutine", "run_coroutine"]
 
 
 def test_dispatcher_validates_before_reaching_the_worker() -> None:
@@ -253,22 +233,16 @@ def test_event_loop_used_from_its_own_task_during_shutdown_neither_hangs_nor_res
     assert [t.name for t in threading.enumerate() if t.name == "AsyncWorkerThread"] == []
 
 
-def test_a_worker_started_by_two_first_submissions_at_once_refuses_neither(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    worker = Worker()
+def test_a_worker_started_by_two_first_submissions_at_once_refuses_neither() -> None:
     half_started, proceed = threading.Event(), threading.Event()
-    thread_id = EventLoop.thread_id
 
-    def slow_thread_id(self: EventLoop) -> int | None:
-        # Worker.start() reads this between recording the loop and accepting work.
-        if not half_started.is_set():
-            half_started.set()
-            proceed.wait(10)
-        ident: int | None = thread_id.__get__(self)
-        return ident
+    def slow_loop_factory() -> asyncio.AbstractEventLoop:
+        # The first submission's start() is half done while the second one arrives.
+        half_started.set()
+        proceed.wait(10)
+        return asyncio.new_event_loop()
 
-    monkeypatch.setattr(EventLoop, "thread_id", property(slow_thread_id))
+    worker = Worker(slow_loop_factory)
     results: list[object] = []
 
     def submit(value: int) -> None:

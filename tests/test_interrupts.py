@@ -12,7 +12,6 @@ import pytest
 
 from sincpro_async_worker import configure, run_async_task, stats
 from sincpro_async_worker.infrastructure import runtime
-from sincpro_async_worker.infrastructure.worker import Worker, _BlockingJob
 
 from .conftest import interrupt_python
 
@@ -51,51 +50,63 @@ def test_keyboard_interrupt_in_a_blocked_caller_cancels_the_task() -> None:
 
 # -- an interrupt that lands at an unlucky moment -------------------------------------
 # A real Ctrl-C lands wherever the main thread happens to be. These tests make it land at
-# the narrow places around the wait (raising KeyboardInterrupt from a patched step), which
-# a signal only hits now and then.
+# the narrow places around the wait, which a signal only hits now and then, by raising
+# KeyboardInterrupt from the public calls the library makes there: the stock loop's
+# `call_soon_threadsafe` (how a submission wakes the loop, and how a timeout posts its
+# cancellation).
 
 
-def interrupt_once(
-    original: Callable[..., Any], *, after_original: bool = False
-) -> Callable[..., Any]:
-    """`original`, except that its first call raises KeyboardInterrupt, before or after it.
-
-    A plain function, so that patched onto a class it still binds `self`.
-    """
-    fired = False
-
-    def patched(*args: Any) -> Any:
-        nonlocal fired
-        if fired:
-            return original(*args)
-        fired = True
-        if after_original:
-            original(*args)
-        raise KeyboardInterrupt
-
-    return patched
-
-
-def started_worker() -> Worker:
+def started_loop() -> asyncio.AbstractEventLoop:
+    """The worker's loop, the stock one, whose methods a test may patch."""
+    configure(loop_factory=asyncio.new_event_loop)  # uvloop's are read-only
     run_async_task(asyncio.sleep(0))
     worker = runtime.existing_worker()
     assert worker is not None
-    return worker
+    return worker.event_loop.loop
+
+
+def interrupt_first_post(
+    monkeypatch: pytest.MonkeyPatch,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    after_posting: bool,
+    only: Callable[[Callable[..., object]], bool] = lambda callback: True,
+) -> list[bool]:
+    """Make the first post to `loop` that `only` selects raise KeyboardInterrupt.
+
+    Before the callback is posted, or `after_posting` it. Returns a list that gets one
+    entry when the interrupt has fired.
+    """
+    post = loop.call_soon_threadsafe
+    fired: list[bool] = []
+
+    def patched(callback: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
+        if fired or not only(callback) or threading.current_thread() is not main:
+            return post(callback, *args, **kwargs)
+        fired.append(True)
+        if after_posting:
+            post(callback, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    main = threading.current_thread()
+    monkeypatch.setattr(loop, "call_soon_threadsafe", patched)
+    return fired
 
 
 def test_an_interrupt_before_the_wake_up_is_posted_neither_runs_the_task_nor_wedges_the_queue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    worker = started_worker()
+    loop = started_loop()
     ran = threading.Event()
 
     async def work() -> None:
         ran.set()
 
     # The job is in the queue; the interrupt hits before the loop is told about it.
-    monkeypatch.setattr(worker, "_call_on_loop", interrupt_once(worker._call_on_loop))
+    fired = interrupt_first_post(monkeypatch, loop, after_posting=False)
     with pytest.raises(KeyboardInterrupt):
         run_async_task(work())
+    assert fired == [True]
     assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
     assert not ran.is_set()
     assert stats().cancelled == 1
@@ -105,7 +116,7 @@ def test_an_interrupt_before_the_wake_up_is_posted_neither_runs_the_task_nor_wed
 def test_an_interrupt_between_submitting_and_waiting_cancels_the_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started_worker()
+    loop = started_loop()
     started, cancelled = threading.Event(), threading.Event()
 
     async def work() -> None:
@@ -116,9 +127,11 @@ def test_an_interrupt_between_submitting_and_waiting_cancels_the_task(
             cancelled.set()
             raise
 
-    monkeypatch.setattr(_BlockingJob, "wait", interrupt_once(_BlockingJob.wait))
+    # The wake-up is posted, and the interrupt lands before the caller starts waiting.
+    fired = interrupt_first_post(monkeypatch, loop, after_posting=True)
     with pytest.raises(KeyboardInterrupt):
         run_async_task(work())
+    assert fired == [True]
     # The loop handles the cancellation before this call: it was posted first.
     assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
     # Either the task had started and was cancelled, or the cancellation reached it
@@ -132,29 +145,30 @@ def test_an_interrupt_after_taking_an_in_flight_slot_gives_the_slot_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     configure(max_in_flight=1)
-    worker = started_worker()
+    loop = started_loop()
     ran = threading.Event()
 
     async def work() -> None:
-        ran.set()  # must never run: the call was interrupted before it was queued
+        ran.set()  # must never run: its caller was interrupted before it could start
 
     coro = work()
-    monkeypatch.setattr(
-        worker, "_take_slot", interrupt_once(worker._take_slot, after_original=True)
-    )
+    # The slot is taken and the job queued; the interrupt lands at the wake-up.
+    fired = interrupt_first_post(monkeypatch, loop, after_posting=False)
     with pytest.raises(KeyboardInterrupt):
         run_async_task(coro)
-    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED, "left unclosed"
+    assert fired == [True]
     # With the one slot leaked, this call would wait for it until its timeout.
     assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED, "left unclosed"
     assert not ran.is_set()
-    assert stats().submitted == 2
+    assert stats().cancelled == 1
+    assert stats().running == 0
 
 
 def test_an_interrupt_while_the_timeout_posts_its_cancellation_still_cancels_the_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    worker = started_worker()
+    loop = started_loop()
     cancelled = threading.Event()
 
     async def endless() -> None:
@@ -164,17 +178,14 @@ def test_an_interrupt_while_the_timeout_posts_its_cancellation_still_cancels_the
             cancelled.set()
             raise
 
-    post = worker._call_on_loop
-
-    def interrupt_the_first_cancellation(callback: Callable[[], object]) -> None:
-        if getattr(callback, "__name__", "") == "_cancel" and not interrupted:
-            interrupted.append(True)
-            raise KeyboardInterrupt
-        post(callback)
-
-    interrupted: list[bool] = []
-    monkeypatch.setattr(worker, "_call_on_loop", interrupt_the_first_cancellation)
+    # The timeout's own cancellation is the post that is cut off.
+    fired = interrupt_first_post(
+        monkeypatch,
+        loop,
+        after_posting=False,
+        only=lambda callback: getattr(callback, "__name__", "") == "cancel",
+    )
     with pytest.raises(KeyboardInterrupt):
         run_async_task(endless(), timeout=0.05)
-    assert interrupted == [True]
+    assert fired == [True]
     assert cancelled.wait(10), "the task went on running for a caller that had gone"

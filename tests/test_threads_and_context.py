@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from sincpro_async_worker import DeadlockError, run_async_task, shutdown
+from sincpro_async_worker import DeadlockError, LoopBlockingWarning, run_async_task, shutdown
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
 
@@ -106,5 +106,6 @@ def test_blocking_call_from_a_thread_running_another_loop_works() -> None:
         # Sync code inside a running loop (Jupyter, FastAPI) calling the bridge.
         return run_async_task(where(), timeout=10)
 
-    assert asyncio.run(jupyter_cell()) == "from the worker loop"
+    with pytest.warns(LoopBlockingWarning, match=r"run_async_task\(\).*await the coroutine"):
+        assert asyncio.run(jupyter_cell()) == "from the worker loop"
     assert worker_threads == ["sincpro-async-worker"]

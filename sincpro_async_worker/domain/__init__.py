@@ -1,6 +1,6 @@
-"""The contracts the core depends on; the infrastructure package implements them."""
+"""The contracts the original library exposed; the infrastructure package implements them."""
 
 from .dispatcher import DispatcherInterface
-from .worker import BlockingWorkerInterface, WorkerInterface
+from .worker import WorkerInterface
 
-__all__ = ["BlockingWorkerInterface", "DispatcherInterface", "WorkerInterface"]
+__all__ = ["DispatcherInterface", "WorkerInterface"]

@@ -1,13 +1,12 @@
-"""What a dispatcher needs from a worker; tests inject fakes that satisfy it."""
+"""What a `Dispatcher` needs from a worker it is given; tests inject fakes that satisfy it."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextvars
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar, runtime_checkable
 
-__all__ = ["BlockingWorkerInterface", "WorkerInterface"]
+__all__ = ["WorkerInterface"]
 
 T = TypeVar("T")
 
@@ -16,8 +15,8 @@ T = TypeVar("T")
 class WorkerInterface(Protocol):
     """Owns a running event loop and runs coroutines on it for other threads.
 
-    The four methods of the original library's interface; a worker offering only these
-    can still be given to a `Dispatcher`, which builds blocking calls on `run_coroutine`.
+    The four methods of the original library's interface; `Worker` satisfies it, and a
+    `Dispatcher` builds blocking calls on `run_coroutine()` for any other implementation.
     """
 
     def start(self) -> None: ...
@@ -27,28 +26,3 @@ class WorkerInterface(Protocol):
     def run_coroutine(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]: ...
 
     def shutdown(self) -> None: ...
-
-
-@runtime_checkable
-class BlockingWorkerInterface(WorkerInterface, Protocol):
-    """A worker with the library's own blocking path, timeouts and loop-thread guard."""
-
-    def owns_current_thread(self) -> bool: ...
-
-    def run_coroutine(
-        self,
-        coro: Awaitable[T],
-        timeout: float | None = None,
-        *,
-        context: contextvars.Context | None = None,
-    ) -> concurrent.futures.Future[T]: ...
-
-    def run_blocking(
-        self,
-        coro: Awaitable[T],
-        timeout: float | None = None,
-        *,
-        context: contextvars.Context | None = None,
-    ) -> T: ...
-
-    def shutdown(self, timeout: float | None = 5.0) -> None: ...

@@ -9,29 +9,40 @@ child's own worker.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import concurrent.futures.thread  # its exit hook must be registered before ours
+import contextvars
 import enum
 import logging
-import math
 import os
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from ..exceptions import ConfigurationError, WorkerNotRunningError
-from .event_loop import DEFAULT_SLOW_TASK_THRESHOLD, LoopFactory
-from .worker import Worker, WorkerStats, check_timeout
+from .checks import check_timeout, discard
+from .event_loop import LoopFactory, LoopState
+from .monitor import DEFAULT_SLOW_TASK_THRESHOLD
+from .worker import Worker, WorkerStats
 
 __all__ = [
     "Settings",
+    "call",
     "configure",
     "current_worker",
     "existing_worker",
+    "on_worker_thread",
     "settings",
     "shutdown",
+    "spawn",
     "stats",
 ]
 
-logger = logging.getLogger("sincpro_async_worker")
+logger: logging.Logger = logging.getLogger("sincpro_async_worker")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class _Unset(enum.Enum):
 
 UNSET = _Unset.UNSET
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # which worker is the process's: starting and replacing it
 _worker: Worker | None = None
 _closing: Worker | None = None  # the worker shutdown() is draining, if any
 # The final counts of this process's stopped workers, so that stats() counts from the
@@ -59,6 +70,7 @@ _retired = WorkerStats()
 _retired_lock = threading.Lock()  # not _lock: stats() must not wait for a worker to start
 _exited = False  # the exit sequence has stopped the worker for good
 _settings = Settings()
+_forked_from: list[Worker] = []  # a child keeps the parent's workers, never finalised
 
 
 def settings() -> Settings:
@@ -71,8 +83,40 @@ def existing_worker() -> Worker | None:
     return _worker
 
 
+def call(coro: Coroutine[Any, Any, T], timeout: float | None, context: Any = None) -> T:
+    """Run a fresh coroutine on the process's worker and wait for its outcome."""
+    worker = _worker
+    if worker is None or not worker.is_running():
+        worker = _worker_for(coro)
+    return worker.run_blocking(coro, timeout, context=context)
+
+
+def spawn(
+    coro: Coroutine[Any, Any, T], timeout: float | None, context: contextvars.Context | None = None
+) -> concurrent.futures.Future[T]:
+    """Schedule a fresh coroutine on the process's worker; its future at once."""
+    worker = _worker
+    if worker is None or not worker.is_running():
+        worker = _worker_for(coro)
+    return worker.run_coroutine(coro, timeout, context=context)
+
+
+def on_worker_thread() -> bool:
+    """Whether the caller runs on the worker loop's thread (draining or not)."""
+    worker = _worker or _closing
+    return worker is not None and worker.owns_current_thread()
+
+
+def _worker_for(coro: object) -> Worker:
+    try:
+        return current_worker()
+    except BaseException:
+        discard(coro)  # it will never run; spare the "never awaited" warning
+        raise
+
+
 def current_worker() -> Worker:
-    """The running process-wide worker, started (or replaced, if its thread died) now.
+    """The running process-wide worker, started (or replaced, if its thread ended) now.
 
     Raises `WorkerNotRunningError` while `shutdown()` is draining the worker (a call
     that waited for it could deadlock: the drain may be waiting for that very caller),
@@ -101,7 +145,6 @@ def current_worker() -> Worker:
         if worker is None or not worker.is_running():
             if worker is not None:
                 logger.debug("The worker's thread has stopped; starting a new one")
-                worker.shutdown(0)
                 _retire(worker)
             worker = Worker(
                 _settings.loop_factory,
@@ -114,54 +157,56 @@ def current_worker() -> Worker:
         return worker
 
 
-def shutdown(timeout: float | None = 5.0) -> None:
+def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None:
     """Stop the process-wide worker gracefully; see `Worker.shutdown`. Idempotent.
 
-    Calls made while it drains get `WorkerNotRunningError`; once it has returned, the
-    next call starts a fresh worker.
+    Calls made while it drains get `WorkerNotRunningError`; a second `shutdown()` waits
+    for the first (within its own timeout). Once it has returned, the next call starts a
+    fresh worker.
     """
     global _worker, _closing
     timeout = check_timeout(timeout)  # before anything stops: never fail half-way
-    worker = _worker
+    worker = _worker or _closing
     if worker is not None:
         worker.event_loop.refuse_loop_thread("shutdown()")
     with _lock, _retired_lock:  # stats() must see it as _worker or as _closing
-        worker, _worker = _worker, None
+        worker = _worker or _closing
         if worker is None:
             return
-        _closing = worker
+        first = _closing is None
+        _worker, _closing = None, worker
     try:
         # Not under the lock: work being drained may call into the library meanwhile.
-        worker.shutdown(timeout)
+        worker.shutdown(timeout, grace=grace)
         logger.debug("Stopped the sincpro_async_worker event loop thread")
     finally:
-        with _lock:
-            _retire(worker)
+        if first or worker.event_loop.state is LoopState.STOPPED:
+            with _lock:
+                _retire(worker)
 
 
 def stats() -> WorkerStats:
     """The counters of every worker this process has run, the current one included."""
     with _retired_lock:
         live = _worker or _closing
-        return _retired if live is None else _added(_retired, live.stats())
+        return _retired if live is None else _retired + live.stats()
 
 
 def _retire(worker: Worker) -> None:
     """Fold a stopped worker's final counts into the process's, and stop listing it.
 
-    Both at once, under the lock stats() takes, so no snapshot counts it twice or not at all.
+    Both at once, under the lock stats() takes, so no snapshot counts it twice or not at
+    all. Idempotent.
     """
     global _retired, _worker, _closing
     with _retired_lock:
-        _retired = _added(_retired, worker.stats(queued=False))
+        if worker is not _worker and worker is not _closing:
+            return
+        _retired = _retired + worker.stats()
         if _worker is worker:
             _worker = None
         if _closing is worker:
             _closing = None
-
-
-def _added(a: WorkerStats, b: WorkerStats) -> WorkerStats:
-    return WorkerStats(**{name: a[name] + b[name] for name in a})
 
 
 def configure(
@@ -175,14 +220,18 @@ def configure(
     global _settings
     changes: dict[str, object] = {}
     if exit_grace_period is not UNSET:
-        changes["exit_grace_period"] = _seconds("exit_grace_period", exit_grace_period, False)
+        changes["exit_grace_period"] = check_timeout(
+            exit_grace_period, name="exit_grace_period", finite=True, none=False
+        )
     if slow_task_threshold is not UNSET:
-        changes["slow_task_threshold"] = _seconds("slow_task_threshold", slow_task_threshold, True)
+        changes["slow_task_threshold"] = check_timeout(
+            slow_task_threshold, name="slow_task_threshold", finite=True
+        )
     if loop_factory is not UNSET:
         if loop_factory is not None and not callable(loop_factory):
             raise TypeError(
                 f"loop_factory must be a callable returning a new event loop, got "
-                f"{loop_factory!r}; e.g. configure(loop_factory=uvloop.new_event_loop)"
+                f"{loop_factory!r}; e.g. configure(loop_factory=asyncio.new_event_loop)"
             )
         changes["loop_factory"] = loop_factory
     if max_in_flight is not UNSET:
@@ -204,17 +253,6 @@ def configure(
             )
         _settings = replace(_settings, **changes)  # type: ignore[arg-type]  # validated above
         return _settings
-
-
-def _seconds(name: str, value: object, none_allowed: bool) -> float | None:
-    if value is None and none_allowed:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = " or None" if none_allowed else ""
-        raise TypeError(f"{name} must be a number of seconds{hint}, got {value!r}")
-    if math.isnan(value) or math.isinf(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 # When the exit grace period ends; set by the first exit hook, so that both together
@@ -240,16 +278,15 @@ def _shutdown_at_exit() -> None:
     """Last exit hook: stop the worker, giving what is left the rest of the grace period."""
     global _exited
     grace = _settings.exit_grace_period
-    if _exit_deadline is not None:
-        grace = max(_exit_deadline - time.monotonic(), 0.0)
+    remaining = grace if _exit_deadline is None else max(_exit_deadline - time.monotonic(), 0.0)
     try:
-        shutdown(grace)
+        shutdown(remaining, grace=grace)
     finally:
         _exited = True
 
 
 def _reset_in_child() -> None:
-    """After fork: forget the parent's worker without touching its loop or thread.
+    """After fork: forget the parent's worker without touching its loop, thread or locks.
 
     Only the forking thread survives in the child, so the parent's loop thread is gone;
     its tasks belong to the parent and must not run twice. Futures the child still holds
@@ -258,11 +295,12 @@ def _reset_in_child() -> None:
     global _lock, _worker, _closing, _retired, _retired_lock
     _lock = threading.Lock()
     _retired_lock = threading.Lock()
-    _closing = None
     _retired = WorkerStats()  # the child's own counts, from zero
-    worker, _worker = _worker, None
-    if worker is not None:
-        worker.forget_after_fork()
+    for worker in (_worker, _closing):
+        if worker is not None:
+            worker.forget_after_fork()
+            _forked_from.append(worker)
+    _worker = _closing = None
 
 
 def _register_exit_handlers() -> None:
@@ -278,8 +316,6 @@ def _register_exit_handlers() -> None:
     """
     register_early = getattr(threading, "_register_atexit", None)
     if register_early is not None:
-        import concurrent.futures.thread  # noqa: F401 - its exit hook must register first
-
         register_early(_settle_at_exit)
     atexit.register(_shutdown_at_exit)
 

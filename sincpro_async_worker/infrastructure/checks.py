@@ -1,0 +1,168 @@
+"""Checks every entry point makes before anything is scheduled, and the errors they raise.
+
+A leaf module: it imports nothing else of the package but its exceptions, so every layer
+above can use it. A refused coroutine is closed, so it never runs and Python does not warn
+that it was never awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import numbers
+import sys
+import threading
+import types
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar, cast
+
+from ..exceptions import TimeoutTypeError
+
+__all__ = ["as_coroutine", "bounded", "check_timeout", "discard", "finished_coroutine_error"]
+
+T = TypeVar("T")
+
+
+def discard(coro: object) -> None:
+    """Close a coroutine that will never run, so Python does not warn it was never awaited."""
+    close = getattr(coro, "close", None)
+    if callable(close):
+        close()
+
+
+def check_timeout(
+    timeout: object,
+    coro: object = None,
+    name: str = "timeout",
+    *,
+    finite: bool = False,
+    none: bool = True,
+) -> float | None:
+    """Return `timeout` as seconds, or None for no limit; refuse (closing `coro`) a bad one.
+
+    Any real number >= 0 is accepted (numpy's too). Infinity, and anything longer than a
+    thread can wait (`threading.TIMEOUT_MAX`, about 292 years), mean no limit, as None
+    does, unless the setting must be `finite` (or may not be None). A bool is refused:
+    `timeout=True` is a mistake, not one second.
+    """
+    unlimited = " or None (no limit)" if none else ""
+    if timeout is None and none:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        discard(coro)
+        raise TimeoutTypeError(f"{name} must be a number of seconds{unlimited}, got {timeout!r}")
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond any float
+        seconds = -math.inf if timeout < 0 else math.inf
+    if math.isnan(seconds) or seconds < 0 or (finite and math.isinf(seconds)):
+        discard(coro)
+        rule = "a finite number of seconds >= 0" if finite else ">= 0 seconds"
+        raise ValueError(f"{name} must be {rule}{unlimited}, got {timeout!r}")
+    return None if seconds >= threading.TIMEOUT_MAX else seconds
+
+
+def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
+    """Return `task` as a coroutine to run, or raise an error that says what to pass.
+
+    A coroutine that already started is refused here. One that already finished is
+    refused by its first step on the loop (`finished_coroutine_error`): telling it apart
+    from a fresh one here would mean reading `cr_frame`, which builds a frame object that
+    then lives as long as the task.
+    """
+    if type(task) is types.CoroutineType:
+        if _started(task):
+            name = task.__qualname__
+            raise RuntimeError(
+                f"{api}() got the coroutine {name}() that has already started; a coroutine "
+                f"runs once, so call {name}() again to get a fresh one"
+            )
+        return task
+    if inspect.iscoroutine(task):
+        return cast("Coroutine[Any, Any, T]", task)
+    if inspect.isawaitable(task):
+        return _await(task)
+    raise _not_awaitable(task, api)
+
+
+if sys.version_info >= (3, 11):
+
+    def _started(coro: types.CoroutineType[Any, Any, Any]) -> bool:
+        return coro.cr_running or coro.cr_suspended
+
+else:
+
+    def _started(coro: types.CoroutineType[Any, Any, Any]) -> bool:
+        # Before 3.11 every coroutine has its frame object already; an unstarted one
+        # has not executed an instruction, a finished one has no frame.
+        frame = coro.cr_frame
+        return frame is None or frame.f_lasti >= 0
+
+
+def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
+    """What a coroutine's very first step raised, made clear if it was already finished.
+
+    Python refuses to run a finished coroutine with a RuntimeError raised by `send()`
+    itself, before any of its code runs: the traceback then holds no frame of the
+    coroutine's own (`tb_next` is None). A RuntimeError raised by the coroutine's code has one.
+    """
+    tb = exc.__traceback__
+    if type(exc) is RuntimeError and tb is not None and tb.tb_next is None:
+        name = getattr(coro, "__qualname__", repr(coro))
+        return RuntimeError(
+            f"the coroutine {name}() has already finished or been closed; a coroutine "
+            f"runs once, so call {name}() again to get a fresh one"
+        )
+    return exc
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
+    """Await for at most `timeout` s; the builtin `TimeoutError` on every Python."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError as exc:
+        if sys.version_info >= (3, 11):  # asyncio's is the builtin already
+            raise
+        raise TimeoutError(f"the task did not finish within {timeout} s") from exc
+
+
+def _not_awaitable(task: object, api: str) -> TypeError:
+    name = getattr(task, "__qualname__", None) or type(task).__qualname__
+    if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(
+        getattr(task, "__func__", None)
+    ):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the coroutine function {name} "
+            f"itself; did you mean {name}()?"
+        )
+    if inspect.isasyncgenfunction(task):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the async generator function {name}; "
+            f"iterate {name}() from sync code with sync_iter({name}()), or decorate it "
+            "with @sync_bridge"
+        )
+    if inspect.isasyncgen(task):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the async generator {task!r}; iterate "
+            "it from sync code with `for item in sync_iter(...):`, or decorate its function "
+            "with @sync_bridge"
+        )
+    if hasattr(task, "__aenter__") and hasattr(task, "__aexit__"):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the async context manager {task!r}; "
+            "enter it from sync code with `with sync_context(...) as value:`"
+        )
+    if hasattr(task, "__aiter__"):
+        return TypeError(
+            f"{api}() expects a coroutine, but got the async iterable {task!r}; iterate "
+            "it from sync code with `for item in sync_iter(...):`"
+        )
+    return TypeError(
+        f"{api}() expects a coroutine or another awaitable, but got {type(task).__qualname__} "
+        f"{task!r}; pass the result of calling an async function, e.g. fetch() rather than fetch"
+    )

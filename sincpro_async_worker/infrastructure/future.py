@@ -1,0 +1,269 @@
+"""`TaskFuture`: the `concurrent.futures.Future` that fire-and-forget calls return.
+
+A stock `Future` builds a `threading.Condition` in its constructor: about 1.4 kB and six
+objects the cyclic garbage collector tracks, for every task, though most futures are only
+ever read once they are done. A `TaskFuture` builds its condition the first time something
+waits on it. Its state changes (set, cancel, claim) take one short module-wide lock
+instead, and reading a finished future takes none.
+
+`concurrent.futures.wait()`, `as_completed()` and the base class reach the condition only
+through `self._condition` and the waiter list only through `self._waiters`, so both are
+lazy properties here; `tests/test_future.py` fails loudly if a Python version changes the
+base class's private attributes. Every state change reads `_cond` under the module lock
+after writing the state, and the condition is published under that same lock, so a waiter
+either finds the future finished or is woken through the condition.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+)
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["TaskFuture"]
+
+logger: logging.Logger = logging.getLogger("sincpro_async_worker")
+_callback_logger = logging.getLogger("concurrent.futures")  # where the stock Future logs
+
+T = TypeVar("T")
+
+#: Guards the state change of every TaskFuture, and the building of their conditions.
+#: Held for a few bytecodes at a time, never while calling out.
+_lock = threading.Lock()
+_DONE = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
+_CANCELLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED))
+
+
+class Canceller(Protocol):
+    """What cancelling a future must also stop: its task on the loop."""
+
+    def cancel_from_owner(self) -> None: ...
+
+
+class TaskFuture(concurrent.futures.Future[T]):
+    """The future of one fire-and-forget task; a real `concurrent.futures.Future`.
+
+    `cancel()` also cancels the task on the loop. A failure that nobody retrieves (through
+    `result()` or `exception()`) is logged once, with its traceback, when the future is
+    garbage collected, the way asyncio reports a task exception that was never retrieved.
+    """
+
+    __slots__ = (
+        "_callbacks",
+        "_cond",
+        "_exception",
+        "_failure",
+        "_result",
+        "_state",
+        "_task",
+        "_waiter_list",
+    )
+
+    def __init__(self, task: Canceller | None = None) -> None:  # no super(): no Condition
+        self._state = PENDING
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._cond: threading.Condition | None = None
+        self._waiter_list: list[Any] | None = None
+        self._callbacks: list[Callable[[concurrent.futures.Future[T]], object]] | None = None
+        self._failure: _UnretrievedFailure | None = None
+        self._task = task
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        cond = self._cond
+        if cond is None:
+            with _lock:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition()
+        return cond
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]  # used by wait() and as_completed(), under _condition
+        waiters = self._waiter_list
+        if waiters is None:
+            waiters = self._waiter_list = []
+        return waiters
+
+    # -- reading ---------------------------------------------------------------------
+
+    def done(self) -> bool:
+        return self._state in _DONE
+
+    def cancelled(self) -> bool:
+        return self._state in _CANCELLED
+
+    def running(self) -> bool:
+        return self._state == RUNNING
+
+    def result(self, timeout: float | None = None) -> T:
+        self._outcome(timeout)
+        exc = self._exception
+        if exc is not None:
+            try:
+                raise exc
+            finally:
+                del exc, self
+        result: T = self._result
+        return result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._outcome(timeout)
+        return self._exception
+
+    def _outcome(self, timeout: float | None) -> None:
+        """Wait up to `timeout` s for an outcome; raise if it is a cancellation or none came."""
+        if self._state != FINISHED:
+            if self._state not in _CANCELLED:
+                cond = self._condition
+                with cond:
+                    if self._state not in _DONE:
+                        cond.wait(timeout)
+            if self._state in _CANCELLED:
+                raise concurrent.futures.CancelledError()
+            if self._state != FINISHED:
+                raise concurrent.futures.TimeoutError()
+        failure = self._failure
+        if failure is not None:
+            failure.retrieved = True
+
+    def add_done_callback(self, fn: Callable[[concurrent.futures.Future[T]], object]) -> None:
+        with _lock:
+            if self._state not in _DONE:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        self._call(fn)
+
+    # -- state changes ----------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Cancel the future and its task on the loop; False once it has an outcome."""
+        with _lock:
+            state = self._state
+            if state in (RUNNING, FINISHED):
+                return False
+            if state != PENDING:
+                return True
+            # Straight to "notified": no executor will call set_running_or_notify_cancel().
+            self._state = CANCELLED_AND_NOTIFIED
+            cond = self._cond
+        self._wake(cond, "add_cancelled")
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel_from_owner()
+        return True
+
+    def set_running_or_notify_cancel(self) -> bool:
+        """Claim the future for delivering an outcome: False if its owner cancelled it."""
+        with _lock:
+            state = self._state
+            if state == PENDING:
+                self._state = RUNNING
+                return True
+            if state == CANCELLED_AND_NOTIFIED:
+                return False
+            if state != CANCELLED:
+                raise RuntimeError(f"Future in unexpected state: {state}")
+            self._state = CANCELLED_AND_NOTIFIED
+            cond = self._cond
+        self._wake(cond, "add_cancelled", callbacks=False)
+        return False
+
+    def set_result(self, result: T) -> None:
+        self._finish(result, None, "add_result")
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self._finish(None, exception, "add_exception")
+
+    def fail(self, exc: BaseException, name: str) -> None:
+        """Set the exception, watched by a guard that logs it if nobody ever looks."""
+        self._failure = _UnretrievedFailure(exc, name)
+        self._finish(None, exc, "add_exception")
+
+    def fail_after_fork(self, exc: BaseException) -> None:
+        """In a forked child: fail without taking any lock a parent thread may have held.
+
+        The child has one thread, so nobody waits on the condition (dropped, like the
+        waiters of the parent's threads); the next wait builds a fresh one.
+        """
+        self._cond = self._waiter_list = None
+        self._task = None
+        if self._state not in _DONE:
+            self._exception, self._state = exc, FINISHED
+            self._run_callbacks()
+
+    def _finish(self, result: Any, exc: BaseException | None, event: str) -> None:
+        with _lock:
+            if self._state in _DONE:
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._result, self._exception, self._state = result, exc, FINISHED
+            cond = self._cond
+        self._task = None
+        self._wake(cond, event)
+
+    def _wake(
+        self, cond: threading.Condition | None, event: str, *, callbacks: bool = True
+    ) -> None:
+        if cond is not None:
+            with cond:
+                for waiter in self._waiter_list or ():
+                    getattr(waiter, event)(self)
+                cond.notify_all()
+        if callbacks:
+            self._run_callbacks()
+
+    def _run_callbacks(self) -> None:
+        callbacks, self._callbacks = self._callbacks, None
+        for fn in callbacks or ():
+            self._call(fn)
+
+    def _call(self, fn: Callable[[concurrent.futures.Future[T]], object]) -> None:
+        try:
+            fn(self)
+        except Exception:
+            _callback_logger.exception("exception calling callback for %r", self)
+
+
+class _UnretrievedFailure:
+    """Logs a fire-and-forget failure when its future is freed without anyone reading it.
+
+    Only failed futures carry one, so successful work pays nothing for the check.
+    """
+
+    __slots__ = ("exc", "name", "retrieved")
+
+    def __init__(self, exc: BaseException, name: str) -> None:
+        self.exc = exc
+        self.name = name
+        self.retrieved = False
+
+    def __del__(self) -> None:
+        if not self.retrieved:
+            exc = self.exc
+            logger.error(
+                "Fire-and-forget task %s failed and its exception was never retrieved",
+                self.name,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a parent thread may have held the old one at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)

@@ -1,0 +1,176 @@
+"""The blocked-loop detector: every step of every task on the worker loop is timed.
+
+A task's step is the stretch of its code between two awaits; while it runs, nothing else on
+the loop can. Each task's coroutine is driven by a `TimedCoroutine`, which reads the clock
+around every `send()`/`throw()` and reports a step that took longer than the threshold:
+the task, how long the step held the loop, and how much of that the loop thread spent on a
+CPU. Reading the clock in the task itself means no watcher thread, no sampling and no
+guessing who was running: the step that blocked is the one reported, and only that one.
+
+The worker's own tasks are driven by its jobs, which extend `TimedCoroutine`; tasks that
+user code creates on the loop (`asyncio.create_task`, `TaskGroup`, ...) get one through
+the loop's task factory. What it cannot see: plain callbacks (`loop.call_soon`), and a
+step that never returns (it is reported when it does; `shutdown()` names what is left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import logging
+import time
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, TypeVar
+
+__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "StepMonitor", "TimedCoroutine", "coroutine_name"]
+
+logger: logging.Logger = logging.getLogger("sincpro_async_worker")
+
+T = TypeVar("T")
+
+#: A step this long is worth a warning in production; asyncio's debug mode uses 0.1 s,
+#: which routine work such as loading TLS certificates for a new client comes close to.
+DEFAULT_SLOW_TASK_THRESHOLD = 0.25
+#: The loop thread's CPU clock is a system call (about 1 us here, 20 times the wall
+#: clock): it is read at most this often, at the start of a step, and once more at the
+#: end of a step that ran long. The CPU figure of a report is high by at most this much.
+_CPU_READ_INTERVAL = 0.01
+
+_perf_counter = time.perf_counter
+_thread_time = time.thread_time
+
+
+class StepMonitor:
+    """The threshold and the CPU-clock reading the timed steps of one loop share.
+
+    Used on the loop thread only.
+    """
+
+    __slots__ = ("cpu", "cpu_read_at", "threshold")
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.cpu_read_at = -_CPU_READ_INTERVAL
+        self.cpu = 0.0
+
+    def task_factory(
+        self, loop: asyncio.AbstractEventLoop, coro: Any, **options: Any
+    ) -> asyncio.Task[Any]:
+        """The loop's task factory: every task user code creates gets its steps timed."""
+        return asyncio.Task(TimedCoroutine(coro, self), loop=loop, **options)
+
+    def report(self, started: float, ended: float, coro: Coroutine[Any, Any, Any]) -> None:
+        """Log a step that held the loop from `started` to `ended` (perf_counter seconds).
+
+        A diagnostic must never cost the task its outcome: a failure here is logged at
+        DEBUG, and the step's outcome is delivered as usual.
+        """
+        try:
+            cpu = min(max(_thread_time() - self.cpu, 0.0), ended - started)
+            task = asyncio.current_task()
+            name = coroutine_name(coro)
+            label = (
+                name if task is None or task.get_name() == name else f"{task.get_name()} ({name})"
+            )
+            logger.warning(
+                "%s blocked the event loop for %.3f s in one step, %.3f s of it running on a "
+                "CPU; no other task or caller could run meanwhile (move blocking work to "
+                "loop.run_in_executor() or use its async equivalent)",
+                label,
+                ended - started,
+                cpu,
+            )
+        except Exception:
+            logger.debug("Could not report a step that blocked the event loop", exc_info=True)
+
+
+def coroutine_name(coro: object) -> str:
+    """The name a user knows a coroutine by: its function's qualified name."""
+    if isinstance(coro, TimedCoroutine):
+        coro = coro.coro
+    name = getattr(coro, "__qualname__", None)
+    return name if isinstance(name, str) else type(coro).__qualname__
+
+
+class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
+    """Drives `coro` on behalf of its task, timing each step.
+
+    A `Coroutine` as asyncio's `Task` sees one: `send`, `throw` and `close` go to the
+    wrapped coroutine, and the attributes `inspect` and asyncio read (`cr_frame`,
+    `cr_running`, ...) are the wrapped coroutine's. `monitor` is None when the detector is
+    off: the steps then run untimed.
+    """
+
+    __slots__ = ("coro", "monitor")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], monitor: StepMonitor | None) -> None:
+        self.coro = coro
+        self.monitor = monitor
+
+    def send(self, value: Any) -> Any:
+        return self._advance(self.coro.send, value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None and tb is None:
+            return self._advance(self.coro.throw, typ)  # how asyncio throws: one exception
+        return self._advance(lambda _: self.coro.throw(typ, val, tb), None)
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.coro.__await__()
+
+    def _advance(self, step: Callable[[Any], Any], value: Any) -> Any:
+        monitor = self.monitor
+        if monitor is None:
+            try:
+                return step(value)
+            except BaseException as exc:
+                return self.ended(exc)
+        started = _perf_counter()
+        if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
+            monitor.cpu_read_at = started
+            monitor.cpu = _thread_time()
+        try:
+            result = step(value)
+        except BaseException as exc:
+            # Timed before the outcome is delivered: whoever waits for it sees the report.
+            ended = _perf_counter()
+            if ended - started >= monitor.threshold:
+                monitor.report(started, ended, self.coro)
+            return self.ended(exc)
+        ended = _perf_counter()
+        if ended - started >= monitor.threshold:
+            monitor.report(started, ended, self.coro)
+        return result
+
+    def ended(self, exc: BaseException) -> Any:
+        """The coroutine returned (`StopIteration`) or raised `exc`: pass it on to the task."""
+        raise exc
+
+    # What asyncio (task repr, stack) and inspect (getcoroutinestate) read of a coroutine.
+    # (A class cannot give its instances a `__qualname__`; asyncio falls back to `__name__`.)
+    @property
+    def __name__(self) -> str:
+        return coroutine_name(self.coro)
+
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self.coro, "cr_frame", None)
+
+    @property
+    def cr_running(self) -> bool:
+        return bool(getattr(self.coro, "cr_running", False))
+
+    @property
+    def cr_suspended(self) -> bool:
+        return bool(getattr(self.coro, "cr_suspended", False))
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self.coro, "cr_await", None)
+
+    @property
+    def cr_code(self) -> Any:
+        return getattr(self.coro, "cr_code", None)
