@@ -6,10 +6,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # A plain path entry rather than setuptools' import hook, so that mypy (which cannot
 # follow the hook) finds the package and its py.typed from any directory.
 EDITABLE := --config-settings editable_mode=compat -e
-# Everything `make test` exercises: tools, benchmark contenders (smoke mode), frameworks, docs.
-DEV_EXTRAS := test,bench,frameworks,docs
+# Everything `make test` exercises: tools, benchmark contenders (smoke mode), frameworks, docs,
+# and the release build (tests/test_packaging.py builds the sdist and the wheel).
+DEV_EXTRAS := test,bench,frameworks,docs,dist
 
-.PHONY: demo test lint typecheck pytest bench docs test-matrix clean
+.PHONY: demo test lint typecheck pytest bench docs dist test-matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(BIN)/python:
 # A stamp per install; editing pyproject.toml reinstalls.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) .
+	touch $@
+
+$(VENV)/.installed-dist: pyproject.toml | $(BIN)/python
+	$(PIP) install $(EDITABLE) '.[dist]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -45,6 +50,15 @@ bench: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	$(BIN)/mkdocs build --strict
 
+# The release files, as an upload to the package index needs them: the sdist and the wheel
+# in dist/, built in an isolated environment from the declared build requirements only,
+# then checked by twine. Stale build/ and egg-info are removed first: setuptools would
+# otherwise reuse an old file list.
+dist: $(VENV)/.installed-dist
+	rm -rf dist build *.egg-info
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 # Every Python from 3.10 to 3.13 found on PATH or under pyenv, each in its own .venv-3.X.
 # The docs site is built by `make test` only: its plugins resolve to mismatched releases
 # on older interpreters, and the site does not depend on the Python version.
@@ -62,4 +76,4 @@ test-matrix:
 	done; [ $$found = 1 ]
 
 clean:
-	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info site
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info site
