@@ -2,11 +2,15 @@
 
 The broker and the result backend are folders under the test's tmp_path (kombu's
 filesystem transport, Celery's file backend), so no broker server is needed; the
-worker runs as a subprocess and finds them through SINCPRO_CELERY_DIR.
+worker runs as a subprocess and finds them through SINCPRO_CELERY_DIR. So does the
+SQLite file the order tasks write their audit rows to.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +20,19 @@ import pytest
 
 from examples.upstream import serve_upstream
 
-from .support import one_client_and_loop_per_process, read_text, running
+from .support import (
+    Deadline,
+    one_client_and_loop_per_process,
+    read_text,
+    running,
+    wait_for,
+)
+
+WORKER = [
+    *(sys.executable, "-m", "celery", "-A", "examples.celery_app", "worker"),
+    *("--pool=prefork", "--loglevel=INFO", "--hostname=test@%h"),
+    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+]
 
 
 @pytest.fixture
@@ -50,14 +66,9 @@ def test_prefork_pool_processes_each_run_their_own_loop(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log = tmp_path / "celery.log"
-    argv = [
-        *(sys.executable, "-m", "celery", "-A", "examples.celery_app", "worker"),
-        *("--pool=prefork", "--concurrency=2", "--loglevel=INFO", "--hostname=test@%h"),
-        *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-    ]
     with serve_upstream() as upstream_url:
         env = {"UPSTREAM_URL": upstream_url}
-        with running(argv, log=log, env=env, stop_timeout=30) as worker:
+        with running([*WORKER, "--concurrency=2"], log=log, env=env, stop_timeout=30) as worker:
             # No need to wait for the worker to be ready: the tasks wait in the queue folder.
             from examples.celery_app.__main__ import main, send_and_collect
 
@@ -74,4 +85,54 @@ def test_prefork_pool_processes_each_run_their_own_loop(
     record_property("tasks_per_pool_process", dict(Counter(a["pid"] for a in answers)))
     output = read_text(log)
     assert "attached to a different loop" not in output
+    assert "Traceback" not in output, output
+
+
+POOL_PROCESSES = 2
+ORDERS = 6
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.usefixtures("celery_folders")
+def test_fire_and_forget_writes_pending_when_a_pool_process_exits_all_reach_the_database(
+    tmp_path: Path,
+) -> None:
+    # What a pool process leaves behind when it ends depends on the recipe's
+    # worker_process_shutdown receiver alone: billiard ends it with os._exit(), and a
+    # process recycled after each task ends while its last write may still be running.
+    from examples.celery_app import AUDIT_DB
+    from examples.celery_app.__main__ import audited, send_orders
+
+    log = tmp_path / "celery.log"
+    argv = [*WORKER, f"--concurrency={POOL_PROCESSES}", "--max-tasks-per-child=1"]
+    # The test holds an exclusive lock on the database while the first tasks run, so no
+    # audit write can commit before the test lets go: the first pool processes to finish
+    # a task reach their exit with their write certainly pending, however fast the machine.
+    with contextlib.closing(sqlite3.connect(AUDIT_DB, isolation_level=None)) as lock:
+        lock.execute("BEGIN EXCLUSIVE")
+        with running(argv, log=log, stop_timeout=30) as worker:
+            results = send_orders(ORDERS)
+            wait_for(
+                lambda: sum(result.ready() for result in results.values()) >= POOL_PROCESSES,
+                60,
+                f"{POOL_PROCESSES} order tasks to return",
+            )
+            lock.execute("ROLLBACK")  # let the pending writes through
+            deadline = Deadline(60)
+            pids = {
+                order_id: result.get(timeout=deadline.remaining(), interval=0.05)
+                for order_id, result in results.items()
+            }
+            worker.send_signal(signal.SIGTERM)  # a warm shutdown, as a deployment does
+            assert worker.wait(30) == 0, read_text(log)
+
+    # Every write made by a task is in the database, written by the process that ran it.
+    rows = audited()
+    lost = sorted(set(pids) - set(rows))
+    assert not lost, f"{len(lost)} of {ORDERS} audit writes lost: {lost}\n{read_text(log)}"
+    assert rows == pids
+    # Each task ran in a pool process of its own, which ended right after it.
+    assert len(set(pids.values())) == ORDERS
+    output = read_text(log)
+    assert "Cancelled" not in output, output  # nothing needed cancelling at the drain
     assert "Traceback" not in output, output
