@@ -9,7 +9,7 @@ EDITABLE := --config-settings editable_mode=compat -e
 # Everything `make test` exercises: tools, benchmark contenders (smoke mode), frameworks, docs.
 DEV_EXTRAS := test,bench,frameworks,docs
 
-.PHONY: demo test lint typecheck pytest bench docs test-matrix clean
+.PHONY: demo test lint typecheck pytest bench docs screenshots test-matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(BIN)/python:
 # A stamp per install; editing pyproject.toml reinstalls.
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) .
+	touch $@
+
+# The docs site needs the package and the `docs` extra only, not the development tools.
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(PIP) install $(EDITABLE) '.[docs]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -42,8 +47,16 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run
 
-docs: $(VENV)/.installed-dev
-	$(BIN)/mkdocs build --strict
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Checks every page of the site at 1280 px for a cut-off table or code block, and shoots
+# the index, reference and performance pages into docs/img/screenshots/ (described in
+# docs/README.md). Installs Debian's chromium if it is missing; not part of `make test`.
+# Re-run it after `make bench` regenerates docs/performance.md.
+screenshots: docs
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium; }
+	$(BIN)/python docs/screenshots.py site docs/img/screenshots
 
 # Every Python from 3.10 to 3.13 found on PATH or under pyenv, each in its own .venv-3.X.
 # The docs site is built by `make test` only: its plugins resolve to mismatched releases
