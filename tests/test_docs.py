@@ -104,10 +104,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site_dir
 
 
-def test_the_site_builds_with_no_warning(site: Path) -> None:
-    assert (site / "index.html").is_file()
-
-
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda block: block.id)
 def test_python_block_runs(block: Block, tmp_path: Path) -> None:
     # A file named after the page, so a traceback points at the block.
@@ -213,40 +209,50 @@ def reference(site: Path) -> _Reference:
     return parsed
 
 
-def test_the_reference_lists_exactly_the_public_names(reference: _Reference) -> None:
-    prefix = "sincpro_async_worker."
-    top_level = [i.removeprefix(prefix) for i in reference.ids if i.count(".") == 1]
-    assert sorted(top_level) == sorted(sincpro_async_worker.__all__)
-    assert all(i.startswith(prefix) for i in reference.ids), reference.ids
+class TestTheBuiltSite:
+    """What a reader of the built site sees; one `mkdocs build` serves every test here.
 
+    `make test-matrix` deselects the class: on older interpreters the docs plugins
+    resolve to releases that do not work together (mkdocstrings fails on 3.10).
+    """
 
-def test_the_reference_shows_each_public_name_with_its_docstring(reference: _Reference) -> None:
-    undocumented = [
-        name
-        for name in sincpro_async_worker.__all__
-        if f"sincpro_async_worker.{name}" not in reference.has_prose
-    ]
-    assert undocumented == []
+    def test_the_site_builds_with_no_warning(self, site: Path) -> None:
+        assert (site / "index.html").is_file()
 
+    def test_the_reference_lists_exactly_the_public_names(self, reference: _Reference) -> None:
+        prefix = "sincpro_async_worker."
+        top_level = [i.removeprefix(prefix) for i in reference.ids if i.count(".") == 1]
+        assert sorted(top_level) == sorted(sincpro_async_worker.__all__)
+        assert all(i.startswith(prefix) for i in reference.ids), reference.ids
 
-def test_the_reference_shows_nothing_private(reference: _Reference) -> None:
-    private = re.compile(r"(?<![\w.])_[A-Za-z]\w*")
-    assert [i for i in reference.ids if "._" in i] == []
-    shown = {i: s for i, texts in reference.signatures.items() for s in texts if private.search(s)}
-    assert shown == {}, "a signature names a private object"
+    def test_the_reference_shows_each_public_name_with_its_docstring(
+        self, reference: _Reference
+    ) -> None:
+        undocumented = [
+            name
+            for name in sincpro_async_worker.__all__
+            if f"sincpro_async_worker.{name}" not in reference.has_prose
+        ]
+        assert undocumented == []
 
+    def test_the_reference_shows_nothing_private(self, reference: _Reference) -> None:
+        private = re.compile(r"(?<![\w.])_[A-Za-z]\w*")
+        assert [i for i in reference.ids if "._" in i] == []
+        shown = {
+            i: s for i, texts in reference.signatures.items() for s in texts if private.search(s)
+        }
+        assert shown == {}, "a signature names a private object"
 
-def test_the_reference_shows_one_signature_per_callable(reference: _Reference) -> None:
-    # Overloads would each add a signature; only the implementation's is shown.
-    repeated = {i: len(texts) for i, texts in reference.signatures.items() if len(texts) > 1}
-    assert repeated == {}
-    for name in ("run_async_task", "sync_bridge", "fire_and_forget"):
-        assert len(reference.signatures[f"sincpro_async_worker.{name}"]) == 1
+    def test_the_reference_shows_one_signature_per_callable(self, reference: _Reference) -> None:
+        # Overloads would each add a signature; only the implementation's is shown.
+        repeated = {i: len(texts) for i, texts in reference.signatures.items() if len(texts) > 1}
+        assert repeated == {}
+        for name in ("run_async_task", "sync_bridge", "fire_and_forget"):
+            assert len(reference.signatures[f"sincpro_async_worker.{name}"]) == 1
 
-
-def test_the_reference_labels_nothing_async(reference: _Reference) -> None:
-    # The public API is synchronous; a bridged `async def` is a sync callable.
-    assert {i: ls for i, ls in reference.labels.items() if "doc-label-async" in ls} == {}
+    def test_the_reference_labels_nothing_async(self, reference: _Reference) -> None:
+        # The public API is synchronous; a bridged `async def` is a sync callable.
+        assert {i: ls for i, ls in reference.labels.items() if "doc-label-async" in ls} == {}
 
 
 def test_bridged_functions_are_documented_as_the_sync_callables_they_are(
