@@ -1,4 +1,4 @@
-"""Names and sizes shared by the orchestrator and the child processes.
+"""Names, sizes and targets shared by the orchestrator, the child processes and the report.
 
 Everything that decides how long `make bench` takes lives here, so the suite can be
 re-balanced without touching the measuring code.
@@ -9,10 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: Every ratio in the report is taken against this contender, measured in the same run.
+#: Every ratio in the report is taken against this contender, measured in the same run
+#: and on the same Python: `run_coroutine_threadsafe(...).result()` on the stock loop.
 REFERENCE = "naive"
-#: The library's own contender: the one the targets are about.
+#: The library on the stock asyncio loop: the contender most targets are judged on.
 LIBRARY = "sincpro"
+#: The library on uvloop, the loop it picks by default when uvloop is installed.
+LIBRARY_UVLOOP = "sincpro-uvloop"
+#: The library on the stock loop with the blocked-loop detector turned off.
+NO_DETECTOR = "sincpro-no-detector"
+#: The library through `@sync_bridge` (stock loop), for the decorator's own cost.
+DECORATORS = "sincpro-decorators"
+#: The library making one blocking call that gathers every coroutine inside the loop.
+ONE_CALL = "sincpro-one-call"
 #: Not asyncio at all: the cost of crossing threads, which no bridge can beat.
 FLOOR = "floor"
 #: The least an asyncio loop thread can do per call: a wake-up and a callback, no Task.
@@ -20,9 +29,7 @@ LOOP_FLOOR = "loop-floor"
 #: Lower bounds, not bridges: shown for scale, never counted as rivals.
 BOUNDS = (FLOOR, LOOP_FLOOR)
 
-#: The library's ways of running work: per-call (blocking or fire-and-forget), through
-#: the decorators, or one blocking call that gathers many coroutines inside the loop.
-LIBRARY_VARIANTS = (LIBRARY, "sincpro-decorators", "sincpro-one-call")
+LIBRARY_VARIANTS = (LIBRARY, LIBRARY_UVLOOP, NO_DETECTOR, DECORATORS, ONE_CALL)
 
 CONTENDERS = (
     *LIBRARY_VARIANTS,
@@ -34,6 +41,21 @@ CONTENDERS = (
     FLOOR,
 )
 
+#: How each contender is named in the tables and the chart.
+LABELS = {
+    LIBRARY: "sincpro, stock loop",
+    LIBRARY_UVLOOP: "sincpro, uvloop",
+    NO_DETECTOR: "sincpro, no detector",
+    DECORATORS: "sincpro, @sync_bridge",
+    ONE_CALL: "sincpro, one call",
+    REFERENCE: "naive bridge",
+    "asyncio.run": "asyncio.run",
+    "asgiref": "asgiref",
+    "anyio": "anyio portal",
+    LOOP_FLOOR: "loop-floor",
+    FLOOR: "floor",
+}
+
 SCENARIOS = (
     "latency",
     "fire_and_forget",
@@ -43,7 +65,94 @@ SCENARIOS = (
     "decorator_overhead",
 )
 
+#: `pinned` (one CPU) is always measured; `split` (two CPUs) only with `--split`.
 MODES = ("pinned", "split")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One line of the issue's target table: which figure, compared how, with what bound.
+
+    `kind` is "ratio" (the contender's metric over the naive bridge's, paired by repeat)
+    or "difference" (an absolute figure, here microseconds). `bounds` maps a Python
+    version ("3.11") to the bound; a Python with no entry is measured but not judged.
+    """
+
+    key: str
+    label: str
+    scenario: str
+    contender: str
+    metric: str
+    kind: str
+    at_most: bool
+    bounds: dict[str, float]
+
+
+#: The performance targets of issue 9, judged pinned to one CPU. Fire-and-forget,
+#: 8 threads and memory are judged on the stock loop, where the issue's own figures
+#: came from; the uvloop figures are shown in the tables beside them.
+TARGETS = (
+    TargetSpec(
+        "latency_stock",
+        "blocking latency, stock loop",
+        "latency",
+        LIBRARY,
+        "median_us",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.65, "3.12": 0.47},
+    ),
+    TargetSpec(
+        "latency_uvloop",
+        "blocking latency, uvloop",
+        "latency",
+        LIBRARY_UVLOOP,
+        "median_us",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.45, "3.12": 0.40},
+    ),
+    TargetSpec(
+        "fire_and_forget",
+        "fire-and-forget, submit + wait",
+        "fire_and_forget",
+        LIBRARY,
+        "tasks_per_s",
+        "ratio",
+        at_most=False,
+        bounds={"3.11": 6.0, "3.12": 7.0},
+    ),
+    TargetSpec(
+        "threads8",
+        "8 caller threads",
+        "threads8",
+        LIBRARY,
+        "calls_per_s",
+        "ratio",
+        at_most=False,
+        bounds={"3.11": 2.3, "3.12": 2.8},
+    ),
+    TargetSpec(
+        "memory",
+        "memory per pending task, 100,000 sleeps",
+        "sleeps_100k",
+        LIBRARY,
+        "mem_per_task_bytes",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.65, "3.12": 0.65},
+    ),
+    TargetSpec(
+        "decorator",
+        "`@sync_bridge` over `run_async_task`",
+        "decorator_overhead",
+        DECORATORS,
+        "overhead_us",
+        "difference",
+        at_most=True,
+        bounds={"3.11": 1.0, "3.12": 1.0},
+    ),
+)
 
 
 @dataclass(frozen=True)

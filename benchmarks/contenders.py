@@ -22,12 +22,22 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, cast
 
-from .config import FLOOR, LIBRARY, LOOP_FLOOR, REFERENCE
+from .config import (
+    DECORATORS,
+    FLOOR,
+    LIBRARY,
+    LIBRARY_UVLOOP,
+    LOOP_FLOOR,
+    NO_DETECTOR,
+    ONE_CALL,
+    REFERENCE,
+    SCENARIOS,
+)
 
 CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
 Call = Callable[[], object]
 
-_ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task; see sincpro-decorators"
+_ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task: the library's own cost"
 _NO_FIRE_AND_FORGET = "no fire-and-forget mode: every call blocks until its own loop is torn down"
 
 
@@ -83,24 +93,42 @@ class Contender:
         """The same blocking call without the decorator (only the decorators contender)."""
         raise NotImplementedError
 
+    def info(self) -> dict[str, str]:
+        """Facts about the run worth reporting (the library's variants name their loop)."""
+        return {}
+
 
 class Sincpro(Contender):
-    """This library through `run_async_task` (blocking, or `fire_and_forget=True`)."""
+    """This library on the stock asyncio loop, through `run_async_task`.
+
+    Blocking calls, or `fire_and_forget=True`. The loop is chosen explicitly, so the
+    figures do not move when the library's default loop changes.
+    """
 
     name = LIBRARY
     not_applicable: ClassVar[Mapping[str, str]] = {
         "decorator_overhead": "the direct side of that comparison; see sincpro-decorators",
     }
 
-    def start(self) -> None:
-        from sincpro_async_worker import run_async_task
+    def settings(self) -> dict[str, Any]:
+        """The `configure()` keywords this variant runs with."""
+        return {"loop_factory": asyncio.new_event_loop}
 
-        run_async_task(noop())  # the worker starts lazily: not part of any measurement
+    def start(self) -> None:
+        from sincpro_async_worker import configure, run_async_task
+
+        configure(**self.settings())
+        # The worker starts lazily: not part of any measurement. Asking the worker which
+        # loop it runs checks that the setting took effect.
+        self._loop_type = run_async_task(_loop_type())
 
     def stop(self) -> None:
         from sincpro_async_worker import shutdown
 
         shutdown()
+
+    def info(self) -> dict[str, str]:
+        return {"loop": self._loop_type}
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         from sincpro_async_worker import run_async_task
@@ -113,27 +141,58 @@ class Sincpro(Contender):
         return lambda: run_async_task(fn(), fire_and_forget=True)
 
 
-class SincproDecorators(Sincpro):
-    """This library through `@sync_bridge` and `@fire_and_forget`."""
+async def _loop_type() -> str:
+    loop_class = type(asyncio.get_running_loop())
+    return f"{loop_class.__module__}.{loop_class.__qualname__}"
 
-    name = "sincpro-decorators"
-    not_applicable: ClassVar[Mapping[str, str]] = {}
+
+def _only(scenarios: tuple[str, ...], reason: str) -> Mapping[str, str]:
+    """`not_applicable` for a contender that takes part in `scenarios` only."""
+    return {scenario: reason for scenario in SCENARIOS if scenario not in scenarios}
+
+
+class SincproUvloop(Sincpro):
+    """This library on uvloop: `configure(loop_factory=uvloop.new_event_loop)`."""
+
+    name = LIBRARY_UVLOOP
+
+    def settings(self) -> dict[str, Any]:
+        import uvloop
+
+        return {"loop_factory": uvloop.new_event_loop}
+
+
+class SincproNoDetector(Sincpro):
+    """This library on the stock loop with `configure(slow_task_threshold=None)`.
+
+    Set against `sincpro` (the default threshold), it prices the blocked-loop detector
+    on the two paths where a per-call cost shows: one blocking call, one submitted task.
+    """
+
+    name = NO_DETECTOR
+    not_applicable = _only(
+        ("latency", "fire_and_forget"), "the detector's cost is measured per call and per task"
+    )
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "slow_task_threshold": None}
+
+
+class SincproDecorators(Sincpro):
+    """This library through `@sync_bridge`, against direct `run_async_task` calls."""
+
+    name = DECORATORS
+    not_applicable = _only(
+        ("decorator_overhead",), "the same path as sincpro plus the decorator's own cost"
+    )
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         from sincpro_async_worker import sync_bridge
 
         return sync_bridge(fn)
 
-    def spawner(self, fn: CoroutineFunction) -> Call:
-        from sincpro_async_worker import fire_and_forget
-
-        return fire_and_forget(fn)
-
     def undecorated(self, fn: CoroutineFunction) -> Call:
         return Sincpro.blocking(self, fn)
-
-
-_SAME_AS_SINCPRO = "the same per-call path as sincpro; this column only gathers"
 
 
 class SincproOneCall(Sincpro):
@@ -143,13 +202,10 @@ class SincproOneCall(Sincpro):
     can only work that way; per-task submission is what `sincpro` measures.
     """
 
-    name = "sincpro-one-call"
-    not_applicable: ClassVar[Mapping[str, str]] = {
-        "latency": _SAME_AS_SINCPRO,
-        "fire_and_forget": _SAME_AS_SINCPRO,
-        "threads8": _SAME_AS_SINCPRO,
-        "decorator_overhead": _ONLY_THE_DECORATORS,
-    }
+    name = ONE_CALL
+    not_applicable = _only(
+        ("sleeps_10k", "sleeps_100k"), "the same per-call path as sincpro; this one only gathers"
+    )
 
     def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
         from sincpro_async_worker import run_async_task
@@ -364,6 +420,8 @@ REGISTRY: Mapping[str, type[Contender]] = {
     cls.name: cls
     for cls in (
         Sincpro,
+        SincproUvloop,
+        SincproNoDetector,
         SincproDecorators,
         SincproOneCall,
         Naive,
