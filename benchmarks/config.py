@@ -65,6 +65,10 @@ SCENARIOS = (
     "decorator_overhead",
 )
 
+#: Scenarios that do a fixed amount of work (100,000 tasks, or 10,000 and 100,000 sleeps),
+#: so take longer the busier the machine: most of a run's time, so fewer repeats.
+HEAVY = ("fire_and_forget", "sleeps_10k", "sleeps_100k")
+
 #: `pinned` (one CPU) is always measured; `split` (two CPUs) only with `--split`.
 MODES = ("pinned", "split")
 
@@ -172,9 +176,10 @@ class Sizes:
     sleep_seconds: float
     #: Interleaved pairs (one `@sync_bridge` call, one direct call) for the overhead.
     decorator_pairs: int
+    #: Repeats of the scenarios bounded by time (latency, threads) or cheap (decorator).
     repeats: int
-    #: The 100,000-sleep scenario is the slowest: it gets fewer repeats.
-    large_sleep_repeats: int
+    #: Repeats of the scenarios whose length grows with the load (`HEAVY`): fewer.
+    heavy_repeats: int
     #: One child per (contender, scenario) keeps memory figures clean; smoke mode runs
     #: all the scenarios of a contender in one child to save interpreter start-ups.
     child_per_scenario: bool
@@ -191,9 +196,9 @@ class Sizes:
             sleeps_small=10_000,
             sleeps_large=100_000,
             sleep_seconds=0.5,
-            decorator_pairs=20_000,
+            decorator_pairs=10_000,
             repeats=5,
-            large_sleep_repeats=3,
+            heavy_repeats=3,
             child_per_scenario=True,
         )
 
@@ -211,7 +216,7 @@ class Sizes:
             sleep_seconds=0.01,
             decorator_pairs=50,
             repeats=1,
-            large_sleep_repeats=1,
+            heavy_repeats=1,
             child_per_scenario=False,
         )
 
@@ -219,4 +224,4 @@ class Sizes:
         return asdict(self)
 
     def repeats_for(self, scenario: str) -> int:
-        return self.large_sleep_repeats if scenario == "sleeps_100k" else self.repeats
+        return self.heavy_repeats if scenario in HEAVY else self.repeats

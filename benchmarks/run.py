@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,12 +40,13 @@ MEMORY_METHOD = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
+    # Stopped with SIGTERM, unwind as for Ctrl-C: subprocess.run then kills the running
+    # child instead of leaving it to finish a measurement nobody will read.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     sizes = Sizes.smoke() if args.smoke else Sizes.full()
     if args.repeats:
         sizes = replace(
-            sizes,
-            repeats=args.repeats,
-            large_sleep_repeats=min(args.repeats, sizes.large_sleep_repeats),
+            sizes, repeats=args.repeats, heavy_repeats=min(args.repeats, sizes.heavy_repeats)
         )
     out: Path | None = args.out
     if out is None and args.smoke:
@@ -105,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(failure["error"])
     _log(f"wrote {data_path}, {page} and {chart_path}")
     return 1 if failures else 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -210,7 +216,7 @@ def _plan(
     The order of the Pythons, of the modes and of the contenders rotates with the repeat.
     """
     plan = []
-    repeats = max(sizes.repeats, sizes.large_sleep_repeats)
+    repeats = max(sizes.repeats, sizes.heavy_repeats)
     for repeat in range(repeats):
         for python in _rotate(pythons, repeat):
             for mode in _rotate(modes, repeat):

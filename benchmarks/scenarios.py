@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Sizes
-from .contenders import Call, Contender, napper, noop
+from .contenders import Call, Contender, held_napper, noop
 
 Metrics = dict[str, float]
 
@@ -77,17 +77,21 @@ def threads(contender: Contender, sizes: Sizes) -> Metrics:
 def sleeps(contender: Contender, sizes: Sizes, n: int) -> Metrics:
     """`n` concurrent `asyncio.sleep()` tasks started from sync code, then waited for.
 
-    Memory is the rise of the process's peak resident set size (`VmHWM`, reset just
-    before the run) over its resident size at the start, divided by `n`: everything the
-    contender keeps per task (futures, tasks, coroutine frames, bookkeeping) counts.
+    Every task waits until all `n` have been submitted, then sleeps, so all `n` are
+    pending together. Memory is the rise of the process's peak resident set size
+    (`VmHWM`, reset just before the run) over its resident size at the start, divided by
+    `n`: everything the contender keeps per pending task (futures, tasks, coroutine
+    frames, bookkeeping) counts. Wall time runs from the first submission to the last
+    result.
     """
-    contender.run_concurrently(napper(0.0), sizes.warmup_calls)
-    nap = napper(sizes.sleep_seconds)
+    warm_nap, warm_release = held_napper(0.0)
+    contender.run_concurrently(warm_nap, sizes.warmup_calls, warm_release)
+    nap, release = held_napper(sizes.sleep_seconds)
     gc.collect()
     _reset_peak_rss()
     before = _rss_kib("VmRSS")
     started = time.perf_counter()
-    contender.run_concurrently(nap, n)
+    contender.run_concurrently(nap, n, release)
     wall = time.perf_counter() - started
     peak = _rss_kib("VmHWM")
     return {"wall_s": wall, "mem_per_task_bytes": (peak - before) * 1024 / n, "tasks": n}
