@@ -40,12 +40,12 @@ METRICS: dict[str, tuple[Metric, ...]] = {
     ),
     "threads8": (Metric("calls_per_s", "calls", "calls/s", True),),
     "sleeps_10k": (
-        Metric("wall_s", "wall time", "s", False),
-        Metric("mem_per_task_bytes", "memory per task", "B", False),
+        Metric("wall_s", "wall", "s", False),
+        Metric("mem_per_task_bytes", "memory", "B", False),
     ),
     "sleeps_100k": (
-        Metric("wall_s", "wall time", "s", False),
-        Metric("mem_per_task_bytes", "memory per task", "B", False),
+        Metric("wall_s", "wall", "s", False),
+        Metric("mem_per_task_bytes", "memory", "B", False),
     ),
     "decorator_overhead": (
         Metric("overhead_us", "@sync_bridge minus run_async_task, median", "µs", False),

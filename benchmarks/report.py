@@ -238,7 +238,9 @@ def _scenario_tables(data: dict[str, Any], mode: str, pythons: list[str]) -> lis
                 continue
             cells = [_cell(cell, metric) for cell in cells_by_python for metric in metrics]
             lines.append(_row([_contender_label(contender), *cells]))
-        lines += ["", *_sitting_out(summary[pythons[0]][mode][scenario]), ""]
+        lines.append("")
+        if absent := _sitting_out(summary[pythons[0]][mode][scenario]):
+            lines += [absent, ""]
     lines += ["#### Decorator overhead", "", _DECORATOR_NOTE, ""]
     lines += _decorator_table(summary, mode, pythons)
     lines.append("")
@@ -274,15 +276,15 @@ def _describe(scenario: str, sizes: dict[str, Any]) -> tuple[str, str]:
     count = sizes["sleeps_small"] if scenario == "sleeps_10k" else sizes["sleeps_large"]
     return f"{count:,} concurrent sleeps", (
         f"{count:,} concurrent `asyncio.sleep({sizes['sleep_seconds']:g})` started from "
-        "sync code, then waited for: wall time, and peak memory per pending task. Lower "
-        "is better."
+        "sync code, all pending together, then waited for: wall time, and peak memory "
+        "per pending task. Lower is better."
     )
 
 
 def _contender_label(contender: str) -> str:
     label = LABELS[contender]
     if contender == REFERENCE:
-        return f"**{label}** (reference)"
+        return f"**{label}**"
     if contender in LIBRARY_VARIANTS:
         return f"**{label}**"
     if contender in BOUNDS:
@@ -290,15 +292,15 @@ def _contender_label(contender: str) -> str:
     return label
 
 
-def _sitting_out(cells: dict[str, Any]) -> list[str]:
+def _sitting_out(cells: dict[str, Any]) -> str:
     """Which rivals and bounds are missing from a table, and why (the library's own
     variants are described in the prose: each runs only where it says something)."""
     reasons = [
-        f"{LABELS[contender]}: {cell['reason']}"
+        f"{LABELS[contender]} ({cell['reason']})"
         for contender, cell in cells.items()
         if not cell["applicable"] and contender not in LIBRARY_VARIANTS
     ]
-    return [f"Not in this table: {'; '.join(reasons)}."] if reasons else []
+    return f"Not in this table: {'; '.join(reasons)}." if reasons else ""
 
 
 def _cell(cell: dict[str, Any], metric: Metric) -> str:
@@ -340,7 +342,7 @@ def _format(value: float, unit: str) -> str:
     if unit in ("tasks/s", "calls/s"):
         return f"{value / 1000:,.0f}k/s" if value >= 10_000 else f"{value:,.0f}/s"
     if unit == "s":
-        return f"{value:.2f} s"
+        return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
     if unit == "B":
         return f"{value:,.0f} B"
     return f"{value:,.1f} µs"
