@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import CONTENDERS, LIBRARY, NO_DETECTOR, REFERENCE, SCENARIOS, TARGETS, TargetSpec
+from .config import CONTENDERS, DETECTOR, REFERENCE, SCENARIOS, TARGETS, TargetSpec
 from .contenders import reason_not_applicable
 
 Record = dict[str, Any]
@@ -52,10 +52,18 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("sync_bridge_us", "@sync_bridge call, median", "µs", False),
         Metric("direct_us", "run_async_task call, median", "µs", False),
     ),
+    "detector_overhead": (
+        Metric("call_cost_us", "per blocking call, on minus off", "µs", False),
+        Metric("call_on_us", "blocking call, detector on", "µs", False),
+        Metric("call_off_us", "blocking call, detector off", "µs", False),
+        Metric("task_cost_us", "per fire-and-forget task, on minus off", "µs", False),
+        Metric("task_on_us", "fire-and-forget task, detector on", "µs", False),
+        Metric("task_off_us", "fire-and-forget task, detector off", "µs", False),
+    ),
 }
 
-#: The scenarios compared between contenders (the decorator overhead is the library's own).
-COMPARED = tuple(s for s in SCENARIOS if s != "decorator_overhead")
+#: The scenarios compared between contenders (the two overheads are the library's own).
+COMPARED = tuple(s for s in SCENARIOS if s not in ("decorator_overhead", "detector_overhead"))
 
 
 class Results:
@@ -213,28 +221,20 @@ def _judge(spec: TargetSpec, results: Results, python: str, mode: str) -> Target
 
 
 def detector_cost(results: Results, python: str, mode: str = "pinned") -> dict[str, Any]:
-    """What the blocked-loop detector adds: `sincpro` (default) against `sincpro-no-detector`.
+    """What the blocked-loop detector adds, per blocking call and per fire-and-forget task.
 
-    Both on the stock loop. For blocking calls, the difference of median latencies; for
-    fire-and-forget, the difference of time per task (the inverse of throughput). Each
-    difference is taken within a repeat; the median of those is the cost, and the lowest
-    and highest show how far the noise between processes reaches.
+    For each: the median over repeats of the in-process difference (on minus off), its
+    lowest and highest (how far the noise reaches), and the medians of the two sides.
     """
-    pair = (LIBRARY, NO_DETECTOR)
-    latency = results.pairs(python, mode, "latency", pair, "median_us", lambda on, off: on - off)
-    per_task = results.pairs(
-        python, mode, "fire_and_forget", pair, "tasks_per_s", _per_task_difference
-    )
-    return {"latency": _spread(latency), "fire_and_forget": _spread(per_task)}
-
-
-def _spread(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"cost_us": None, "low_us": None, "high_us": None}
-    return {"cost_us": statistics.median(values), "low_us": min(values), "high_us": max(values)}
-
-
-def _per_task_difference(on_rate: float, off_rate: float) -> float | None:
-    if not on_rate or not off_rate:
-        return None
-    return _US_PER_S / on_rate - _US_PER_S / off_rate
+    cost: dict[str, Any] = {}
+    for side, prefix in (("latency", "call"), ("fire_and_forget", "task")):
+        at = (python, mode, "detector_overhead", DETECTOR)
+        differences = list(results.values(*at, f"{prefix}_cost_us").values())
+        cost[side] = {
+            "cost_us": statistics.median(differences) if differences else None,
+            "low_us": min(differences, default=None),
+            "high_us": max(differences, default=None),
+            "on_us": results.median(*at, f"{prefix}_on_us"),
+            "off_us": results.median(*at, f"{prefix}_off_us"),
+        }
+    return cost

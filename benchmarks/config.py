@@ -16,8 +16,9 @@ REFERENCE = "naive"
 LIBRARY = "sincpro"
 #: The library on uvloop, the loop it picks by default when uvloop is installed.
 LIBRARY_UVLOOP = "sincpro-uvloop"
-#: The library on the stock loop with the blocked-loop detector turned off.
-NO_DETECTOR = "sincpro-no-detector"
+#: The library on the stock loop, its worker restarted with the blocked-loop detector on
+#: (the default `slow_task_threshold`) and off (`None`) in turn, in one process.
+DETECTOR = "sincpro-detector"
 #: The library through `@sync_bridge` (stock loop), for the decorator's own cost.
 DECORATORS = "sincpro-decorators"
 #: The library making one blocking call that gathers every coroutine inside the loop.
@@ -29,7 +30,7 @@ LOOP_FLOOR = "loop-floor"
 #: Lower bounds, not bridges: shown for scale, never counted as rivals.
 BOUNDS = (FLOOR, LOOP_FLOOR)
 
-LIBRARY_VARIANTS = (LIBRARY, LIBRARY_UVLOOP, NO_DETECTOR, DECORATORS, ONE_CALL)
+LIBRARY_VARIANTS = (LIBRARY, LIBRARY_UVLOOP, DETECTOR, DECORATORS, ONE_CALL)
 
 CONTENDERS = (
     *LIBRARY_VARIANTS,
@@ -45,7 +46,7 @@ CONTENDERS = (
 LABELS = {
     LIBRARY: "sincpro, stock loop",
     LIBRARY_UVLOOP: "sincpro, uvloop",
-    NO_DETECTOR: "sincpro, no detector",
+    DETECTOR: "sincpro, detector on and off",
     DECORATORS: "sincpro, @sync_bridge",
     ONE_CALL: "sincpro, one call",
     REFERENCE: "naive bridge",
@@ -63,11 +64,13 @@ SCENARIOS = (
     "sleeps_10k",
     "sleeps_100k",
     "decorator_overhead",
+    "detector_overhead",
 )
 
-#: Scenarios that do a fixed amount of work (100,000 tasks, or 10,000 and 100,000 sleeps),
-#: so take longer the busier the machine: most of a run's time, so fewer repeats.
-HEAVY = ("fire_and_forget", "sleeps_10k", "sleeps_100k")
+#: Scenarios that do a fixed amount of work (100,000 tasks, 10,000 and 100,000 sleeps, the
+#: detector's batches), so take longer the busier the machine: most of a run's time, so
+#: fewer repeats.
+HEAVY = ("fire_and_forget", "sleeps_10k", "sleeps_100k", "detector_overhead")
 
 #: `pinned` (one CPU) is always measured; `split` (two CPUs) only with `--split`.
 MODES = ("pinned", "split")
@@ -176,6 +179,12 @@ class Sizes:
     sleep_seconds: float
     #: Interleaved pairs (one `@sync_bridge` call, one direct call) for the overhead.
     decorator_pairs: int
+    #: The detector's cost: rounds of one batch with it on and one with it off, each
+    #: batch this many blocking calls and then this many fire-and-forget tasks. Short
+    #: batches, many rounds: the machine's speed drifts less within a round.
+    detector_rounds: int
+    detector_calls: int
+    detector_tasks: int
     #: Repeats of the scenarios bounded by time (latency, threads) or cheap (decorator).
     repeats: int
     #: Repeats of the scenarios whose length grows with the load (`HEAVY`): fewer.
@@ -197,6 +206,9 @@ class Sizes:
             sleeps_large=100_000,
             sleep_seconds=0.5,
             decorator_pairs=10_000,
+            detector_rounds=80,
+            detector_calls=150,
+            detector_tasks=1_000,
             repeats=5,
             heavy_repeats=3,
             child_per_scenario=True,
@@ -215,6 +227,9 @@ class Sizes:
             sleeps_large=100,
             sleep_seconds=0.01,
             decorator_pairs=50,
+            detector_rounds=2,
+            detector_calls=20,
+            detector_tasks=50,
             repeats=1,
             heavy_repeats=1,
             child_per_scenario=False,

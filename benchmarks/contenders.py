@@ -25,11 +25,11 @@ from typing import Any, ClassVar, cast
 
 from .config import (
     DECORATORS,
+    DETECTOR,
     FLOOR,
     LIBRARY,
     LIBRARY_UVLOOP,
     LOOP_FLOOR,
-    NO_DETECTOR,
     ONE_CALL,
     REFERENCE,
     SCENARIOS,
@@ -39,6 +39,7 @@ CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
 Call = Callable[[], object]
 
 _ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task: the library's own cost"
+_ONLY_THE_DETECTOR = "the library's detector on against off: see sincpro-detector"
 _NO_FIRE_AND_FORGET = "no fire-and-forget mode: every call blocks until its own loop is torn down"
 
 
@@ -82,6 +83,7 @@ class Contender:
     #: Scenarios this contender cannot take part in, and why (shown in the report).
     not_applicable: ClassVar[Mapping[str, str]] = {
         "decorator_overhead": _ONLY_THE_DECORATORS,
+        "detector_overhead": _ONLY_THE_DETECTOR,
     }
 
     def start(self) -> None:
@@ -125,6 +127,7 @@ class Sincpro(Contender):
     name = LIBRARY
     not_applicable: ClassVar[Mapping[str, str]] = {
         "decorator_overhead": "the direct side of that comparison; see sincpro-decorators",
+        "detector_overhead": _ONLY_THE_DETECTOR,
     }
 
     def settings(self) -> dict[str, Any]:
@@ -137,6 +140,14 @@ class Sincpro(Contender):
         configure(**self.settings())
         # The worker starts lazily: not part of any measurement. Asking the worker which
         # loop it runs checks that the setting took effect.
+        self._loop_type = run_async_task(_loop_type())
+
+    def restart(self, **changes: Any) -> None:
+        """Stop the worker and start a new one with `changes` over this variant's settings."""
+        from sincpro_async_worker import configure, run_async_task, shutdown
+
+        shutdown()  # configure() refuses to change a running worker
+        configure(**{**self.settings(), **changes})
         self._loop_type = run_async_task(_loop_type())
 
     def stop(self) -> None:
@@ -179,20 +190,28 @@ class SincproUvloop(Sincpro):
         return {"loop_factory": uvloop.new_event_loop}
 
 
-class SincproNoDetector(Sincpro):
-    """This library on the stock loop with `configure(slow_task_threshold=None)`.
+class SincproDetector(Sincpro):
+    """This library on the stock loop, with the blocked-loop detector on and off in turn.
 
-    Set against `sincpro` (the default threshold), it prices the blocked-loop detector
-    on the two paths where a per-call cost shows: one blocking call, one submitted task.
+    `detector(on)` restarts the worker with the default `slow_task_threshold` or with
+    `None`. Both sides run in one process, so the difference between them is not lost in
+    the noise between two processes, which on a shared machine is larger than the cost.
     """
 
-    name = NO_DETECTOR
+    name = DETECTOR
     not_applicable = _only(
-        ("latency", "fire_and_forget"), "the detector's cost is measured per call and per task"
+        ("detector_overhead",), "the detector's cost only: on against off in one process"
     )
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "slow_task_threshold": None}
+    def start(self) -> None:
+        from sincpro_async_worker import configure
+
+        # configure() with no argument changes nothing and returns the settings in force.
+        self._default_threshold = configure().slow_task_threshold
+        super().start()
+
+    def detector(self, on: bool) -> None:
+        self.restart(slow_task_threshold=self._default_threshold if on else None)
 
 
 class SincproDecorators(Sincpro):
@@ -448,7 +467,7 @@ REGISTRY: Mapping[str, type[Contender]] = {
     for cls in (
         Sincpro,
         SincproUvloop,
-        SincproNoDetector,
+        SincproDetector,
         SincproDecorators,
         SincproOneCall,
         Naive,

@@ -85,11 +85,14 @@ def render(data: dict[str, Any], chart_link: str) -> str:
         "",
         "### Cost of the blocked-loop detector",
         "",
-        "The library on the stock loop with its default `slow_task_threshold`, against "
-        "`configure(slow_task_threshold=None)` (rows *stock loop* and *no detector* of the "
-        "tables below), each in its own processes: the median of the per-repeat "
-        "differences, and in brackets the lowest and the highest of them, which show how "
-        "much of the difference is noise between processes.",
+        "The library on the stock loop with its default `slow_task_threshold` (on) and "
+        "with `configure(slow_task_threshold=None)` (off), in one process: "
+        f"{data['sizes']['detector_rounds']} rounds of one batch each way, the worker "
+        "restarted before every batch; a batch is "
+        f"{data['sizes']['detector_calls']:,} blocking calls and "
+        f"{data['sizes']['detector_tasks']:,} fire-and-forget tasks. The cost is the "
+        "median over rounds of on minus off (then over repeats), with the lowest and "
+        "highest repeat in brackets to show how far the noise reaches.",
         "",
         *_detector_table(data["detector"], pythons),
         "",
@@ -204,23 +207,30 @@ def _bound(bound: float) -> str:
 
 
 def _detector_table(detector: dict[str, Any], pythons: list[str]) -> list[str]:
-    lines = [_row(["detector cost (on minus off)", *pythons]), _rule(1 + len(pythons))]
+    lines = [_row(["detector", *pythons]), _rule(1 + len(pythons))]
     for key, label in (
-        ("latency", "per blocking call"),
-        ("fire_and_forget", "per fire-and-forget task"),
+        ("latency", "blocking call"),
+        ("fire_and_forget", "fire-and-forget task"),
     ):
-        cells = []
-        for python in pythons:
-            cost = detector[python][key]
-            if cost["cost_us"] is None:
-                cells.append("not measured")
-            else:
-                text = f"{cost['cost_us']:+.2f} µs"
-                if cost["high_us"] > cost["low_us"]:
-                    text += f" ({cost['low_us']:+.2f} to {cost['high_us']:+.2f})"
-                cells.append(text)
-        lines.append(_row([label, *cells]))
+        costs = [detector[python][key] for python in pythons]
+        lines.append(_row([f"cost per {label}", *map(_cost_cell, costs)]))
+        lines.append(_row([f"{label}, on / off", *map(_sides_cell, costs)]))
     return lines
+
+
+def _cost_cell(cost: dict[str, Any]) -> str:
+    if cost["cost_us"] is None:
+        return "not measured"
+    text = f"{cost['cost_us']:+.2f} µs"
+    if cost["high_us"] > cost["low_us"]:
+        text += f" ({cost['low_us']:+.2f} to {cost['high_us']:+.2f})"
+    return text
+
+
+def _sides_cell(cost: dict[str, Any]) -> str:
+    if cost["on_us"] is None or cost["off_us"] is None:
+        return "not measured"
+    return f"{cost['on_us']:.2f} / {cost['off_us']:.2f} µs"
 
 
 def _scenario_tables(data: dict[str, Any], mode: str, pythons: list[str]) -> list[str]:
