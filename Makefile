@@ -48,9 +48,24 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-# The full benchmark suite (minutes); results land in docs/performance.md.
+# The full benchmark suite (about 15 minutes on two cores); results land in
+# docs/performance.md. It measures the default Python and, when one is found under pyenv or
+# on PATH, Python 3.12 too, in its own .venv-3.12 with what its benchmark children import.
+# Extra options for benchmarks.run: make bench BENCH_ARGS=--split
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m benchmarks.run
+	@set -e; pythons="--python $(BIN)/python"; \
+	py=$$(ls -d $(PYENV_ROOT)/versions/3.12.*/bin/python 2>/dev/null | tail -n 1); \
+	[ -n "$$py" ] || py=$$(command -v python3.12 || true); \
+	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] == (3, 12))' \
+	    && [ -n "$$py" ] && "$$py" -c '' 2>/dev/null; then \
+	  [ -x .venv-3.12/bin/python ] || "$$py" -m venv .venv-3.12; \
+	  [ .venv-3.12/.installed-bench -nt pyproject.toml ] || { \
+	    .venv-3.12/bin/python -m pip --disable-pip-version-check -q install \
+	      $(EDITABLE) '.[bench,uvloop]' && touch .venv-3.12/.installed-bench; }; \
+	  pythons="$$pythons --python .venv-3.12/bin/python"; \
+	else echo "== Python 3.12: not found, or the default; measuring one Python"; fi; \
+	$(BIN)/python -m benchmarks.run $$pythons $(BENCH_ARGS)
 
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -3,8 +3,10 @@
 The request names a contender, the scenarios to run on it, the CPUs to run on and the
 sizes. The CPU affinity is set before anything else, in particular before any thread
 starts, because threads inherit it when they are created and never afterwards. The
-metrics go to stdout as one JSON object, keyed by scenario; a scenario that raises is
-reported as `{"error": ...}` so one failure does not hide the other results.
+answer goes to stdout as one JSON object: `results` keyed by scenario (the metrics, or
+`{"error": ...}` for a scenario that raised, so one failure does not hide the others),
+`seconds` (how long each scenario took, to balance the suite) and `info` (what the
+contender reports about itself, such as the loop it ran on).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -28,15 +31,18 @@ def main(argv: list[str]) -> int:
     contender = create(request["contender"])
     contender.start()
     results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     try:
         for scenario in request["scenarios"]:
+            began = time.perf_counter()
             try:
                 results[scenario] = SCENARIOS[scenario](contender, sizes)
             except Exception:
                 results[scenario] = {"error": traceback.format_exc(limit=8)}
+            seconds[scenario] = round(time.perf_counter() - began, 3)
     finally:
         contender.stop()
-    print(json.dumps(results))
+    print(json.dumps({"results": results, "seconds": seconds, "info": contender.info()}))
     return 0
 
 

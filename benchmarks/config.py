@@ -1,4 +1,4 @@
-"""Names and sizes shared by the orchestrator and the child processes.
+"""Names, sizes and targets shared by the orchestrator, the child processes and the report.
 
 Everything that decides how long `make bench` takes lives here, so the suite can be
 re-balanced without touching the measuring code.
@@ -9,10 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: Every ratio in the report is taken against this contender, measured in the same run.
+#: Every ratio in the report is taken against this contender, measured in the same run
+#: and on the same Python: `run_coroutine_threadsafe(...).result()` on the stock loop.
 REFERENCE = "naive"
-#: The library's own contender: the one the targets are about.
+#: The library on the stock asyncio loop: the contender most targets are judged on.
 LIBRARY = "sincpro"
+#: The library on uvloop, the loop it picks by default when uvloop is installed.
+LIBRARY_UVLOOP = "sincpro-uvloop"
+#: The library on the stock loop, its worker restarted with the blocked-loop detector on
+#: (the default `slow_task_threshold`) and off (`None`) in turn, in one process.
+DETECTOR = "sincpro-detector"
+#: The library through `@sync_bridge` (stock loop), for the decorator's own cost.
+DECORATORS = "sincpro-decorators"
+#: The library making one blocking call that gathers every coroutine inside the loop.
+ONE_CALL = "sincpro-one-call"
 #: Not asyncio at all: the cost of crossing threads, which no bridge can beat.
 FLOOR = "floor"
 #: The least an asyncio loop thread can do per call: a wake-up and a callback, no Task.
@@ -20,9 +30,7 @@ LOOP_FLOOR = "loop-floor"
 #: Lower bounds, not bridges: shown for scale, never counted as rivals.
 BOUNDS = (FLOOR, LOOP_FLOOR)
 
-#: The library's ways of running work: per-call (blocking or fire-and-forget), through
-#: the decorators, or one blocking call that gathers many coroutines inside the loop.
-LIBRARY_VARIANTS = (LIBRARY, "sincpro-decorators", "sincpro-one-call")
+LIBRARY_VARIANTS = (LIBRARY, LIBRARY_UVLOOP, DETECTOR, DECORATORS, ONE_CALL)
 
 CONTENDERS = (
     *LIBRARY_VARIANTS,
@@ -34,6 +42,21 @@ CONTENDERS = (
     FLOOR,
 )
 
+#: How each contender is named in the tables and the chart.
+LABELS = {
+    LIBRARY: "sincpro, stock loop",
+    LIBRARY_UVLOOP: "sincpro, uvloop",
+    DETECTOR: "sincpro, detector on and off",
+    DECORATORS: "sincpro, @sync_bridge",
+    ONE_CALL: "sincpro, one call",
+    REFERENCE: "naive bridge",
+    "asyncio.run": "asyncio.run",
+    "asgiref": "asgiref",
+    "anyio": "anyio portal",
+    LOOP_FLOOR: "loop-floor",
+    FLOOR: "floor",
+}
+
 SCENARIOS = (
     "latency",
     "fire_and_forget",
@@ -41,9 +64,102 @@ SCENARIOS = (
     "sleeps_10k",
     "sleeps_100k",
     "decorator_overhead",
+    "detector_overhead",
 )
 
+#: Scenarios that do a fixed amount of work (100,000 tasks, 10,000 and 100,000 sleeps, the
+#: detector's batches), so take longer the busier the machine: most of a run's time, so
+#: fewer repeats.
+HEAVY = ("fire_and_forget", "sleeps_10k", "sleeps_100k", "detector_overhead")
+
+#: `pinned` (one CPU) is always measured; `split` (two CPUs) only with `--split`.
 MODES = ("pinned", "split")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One line of the issue's target table: which figure, compared how, with what bound.
+
+    `kind` is "ratio" (the contender's metric over the naive bridge's, paired by repeat)
+    or "difference" (an absolute figure, here microseconds). `bounds` maps a Python
+    version ("3.11") to the bound; a Python with no entry is measured but not judged.
+    """
+
+    key: str
+    label: str
+    scenario: str
+    contender: str
+    metric: str
+    kind: str
+    at_most: bool
+    bounds: dict[str, float]
+
+
+#: The performance targets of issue 9, judged pinned to one CPU. Fire-and-forget,
+#: 8 threads and memory are judged on the stock loop, where the issue's own figures
+#: came from; the uvloop figures are shown in the tables beside them.
+TARGETS = (
+    TargetSpec(
+        "latency_stock",
+        "blocking latency, stock loop",
+        "latency",
+        LIBRARY,
+        "median_us",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.65, "3.12": 0.47},
+    ),
+    TargetSpec(
+        "latency_uvloop",
+        "blocking latency, uvloop",
+        "latency",
+        LIBRARY_UVLOOP,
+        "median_us",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.45, "3.12": 0.40},
+    ),
+    TargetSpec(
+        "fire_and_forget",
+        "fire-and-forget, submit + wait",
+        "fire_and_forget",
+        LIBRARY,
+        "tasks_per_s",
+        "ratio",
+        at_most=False,
+        bounds={"3.11": 6.0, "3.12": 7.0},
+    ),
+    TargetSpec(
+        "threads8",
+        "8 caller threads",
+        "threads8",
+        LIBRARY,
+        "calls_per_s",
+        "ratio",
+        at_most=False,
+        bounds={"3.11": 2.3, "3.12": 2.8},
+    ),
+    TargetSpec(
+        "memory",
+        "memory per pending task, 100,000 sleeps",
+        "sleeps_100k",
+        LIBRARY,
+        "mem_per_task_bytes",
+        "ratio",
+        at_most=True,
+        bounds={"3.11": 0.65, "3.12": 0.65},
+    ),
+    TargetSpec(
+        "decorator",
+        "`@sync_bridge` over `run_async_task`",
+        "decorator_overhead",
+        DECORATORS,
+        "overhead_us",
+        "difference",
+        at_most=True,
+        bounds={"3.11": 1.0, "3.12": 1.0},
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +179,16 @@ class Sizes:
     sleep_seconds: float
     #: Interleaved pairs (one `@sync_bridge` call, one direct call) for the overhead.
     decorator_pairs: int
+    #: The detector's cost: rounds of one batch with it on and one with it off, each
+    #: batch this many blocking calls and then this many fire-and-forget tasks. Short
+    #: batches, many rounds: the machine's speed drifts less within a round.
+    detector_rounds: int
+    detector_calls: int
+    detector_tasks: int
+    #: Repeats of the scenarios bounded by time (latency, threads) or cheap (decorator).
     repeats: int
-    #: The 100,000-sleep scenario is the slowest: it gets fewer repeats.
-    large_sleep_repeats: int
+    #: Repeats of the scenarios whose length grows with the load (`HEAVY`): fewer.
+    heavy_repeats: int
     #: One child per (contender, scenario) keeps memory figures clean; smoke mode runs
     #: all the scenarios of a contender in one child to save interpreter start-ups.
     child_per_scenario: bool
@@ -82,9 +205,12 @@ class Sizes:
             sleeps_small=10_000,
             sleeps_large=100_000,
             sleep_seconds=0.5,
-            decorator_pairs=20_000,
+            decorator_pairs=10_000,
+            detector_rounds=80,
+            detector_calls=150,
+            detector_tasks=1_000,
             repeats=5,
-            large_sleep_repeats=3,
+            heavy_repeats=3,
             child_per_scenario=True,
         )
 
@@ -101,8 +227,11 @@ class Sizes:
             sleeps_large=100,
             sleep_seconds=0.01,
             decorator_pairs=50,
+            detector_rounds=2,
+            detector_calls=20,
+            detector_tasks=50,
             repeats=1,
-            large_sleep_repeats=1,
+            heavy_repeats=1,
             child_per_scenario=False,
         )
 
@@ -110,4 +239,4 @@ class Sizes:
         return asdict(self)
 
     def repeats_for(self, scenario: str) -> int:
-        return self.large_sleep_repeats if scenario == "sleeps_100k" else self.repeats
+        return self.heavy_repeats if scenario in HEAVY else self.repeats

@@ -6,7 +6,8 @@ Every contender answers the same three questions, so the scenarios never special
 * `spawner(fn)`: a zero-argument callable that submits `fn()` without waiting, and
   `wait_all(handles)` to wait for what it returned (its fire-and-forget mode, or the
   natural equivalent);
-* `run_concurrently(fn, n)`: run `n` calls of `fn()` at the same time, from sync code.
+* `run_concurrently(fn, n, release)`: run `n` calls of `fn()` at the same time, from sync
+  code, and `release()` once every one of them has been submitted.
 
 Third-party imports happen in `start()`, inside the child process, so a contender's
 process carries only its own modules and threads.
@@ -22,12 +23,23 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, cast
 
-from .config import FLOOR, LIBRARY, LOOP_FLOOR, REFERENCE
+from .config import (
+    DECORATORS,
+    DETECTOR,
+    FLOOR,
+    LIBRARY,
+    LIBRARY_UVLOOP,
+    LOOP_FLOOR,
+    ONE_CALL,
+    REFERENCE,
+    SCENARIOS,
+)
 
 CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
 Call = Callable[[], object]
 
-_ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task; see sincpro-decorators"
+_ONLY_THE_DECORATORS = "compares @sync_bridge with run_async_task: the library's own cost"
+_ONLY_THE_DETECTOR = "the library's detector on against off: see sincpro-detector"
 _NO_FIRE_AND_FORGET = "no fire-and-forget mode: every call blocks until its own loop is torn down"
 
 
@@ -36,18 +48,32 @@ async def noop() -> int:
     return 1
 
 
-def napper(seconds: float) -> CoroutineFunction:
-    """A coroutine function that sleeps `seconds` on the loop: a stand-in for waiting on I/O."""
+def held_napper(seconds: float) -> tuple[CoroutineFunction, CoroutineFunction]:
+    """A coroutine function that sleeps `seconds` once released, and the one releasing it.
+
+    A stand-in for waiting on I/O. Holding every nap until all have been submitted makes
+    them all pending at once however slowly they are submitted, so the peak memory is
+    that of `n` pending tasks, on a loaded machine too. The event binds to the loop that
+    first waits on it (Python 3.10+), whichever contender's that is.
+    """
+    gate = asyncio.Event()
 
     async def nap() -> None:
+        await gate.wait()
         await asyncio.sleep(seconds)
 
-    return nap
+    async def release() -> None:
+        gate.set()
+
+    return nap, release
 
 
-async def gather(fn: CoroutineFunction, n: int) -> None:
-    """`n` calls of `fn()` at once, inside one loop (for contenders with no submit mode)."""
-    await asyncio.gather(*(fn() for _ in range(n)))
+async def gather(fn: CoroutineFunction, n: int, release: CoroutineFunction) -> None:
+    """`n` calls of `fn()` at once inside one loop, then `release()` (no submit mode)."""
+    tasks = [asyncio.ensure_future(fn()) for _ in range(n)]
+    await asyncio.sleep(0)  # one loop iteration: every task runs up to its first wait
+    await release()
+    await asyncio.gather(*tasks)
 
 
 class Contender:
@@ -57,6 +83,7 @@ class Contender:
     #: Scenarios this contender cannot take part in, and why (shown in the report).
     not_applicable: ClassVar[Mapping[str, str]] = {
         "decorator_overhead": _ONLY_THE_DECORATORS,
+        "detector_overhead": _ONLY_THE_DETECTOR,
     }
 
     def start(self) -> None:
@@ -75,32 +102,61 @@ class Contender:
         for future in cast("list[concurrent.futures.Future[Any]]", handles):
             future.result()
 
-    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+    def run_concurrently(self, fn: CoroutineFunction, n: int, release: CoroutineFunction) -> None:
         spawn = self.spawner(fn)
-        self.wait_all([spawn() for _ in range(n)])
+        handles = [spawn() for _ in range(n)]
+        self.blocking(release)()
+        self.wait_all(handles)
 
     def undecorated(self, fn: CoroutineFunction) -> Call:
         """The same blocking call without the decorator (only the decorators contender)."""
         raise NotImplementedError
 
+    def info(self) -> dict[str, str]:
+        """Facts about the run worth reporting (the library's variants name their loop)."""
+        return {}
+
 
 class Sincpro(Contender):
-    """This library through `run_async_task` (blocking, or `fire_and_forget=True`)."""
+    """This library on the stock asyncio loop, through `run_async_task`.
+
+    Blocking calls, or `fire_and_forget=True`. The loop is chosen explicitly, so the
+    figures do not move when the library's default loop changes.
+    """
 
     name = LIBRARY
     not_applicable: ClassVar[Mapping[str, str]] = {
         "decorator_overhead": "the direct side of that comparison; see sincpro-decorators",
+        "detector_overhead": _ONLY_THE_DETECTOR,
     }
 
-    def start(self) -> None:
-        from sincpro_async_worker import run_async_task
+    def settings(self) -> dict[str, Any]:
+        """The `configure()` keywords this variant runs with."""
+        return {"loop_factory": asyncio.new_event_loop}
 
-        run_async_task(noop())  # the worker starts lazily: not part of any measurement
+    def start(self) -> None:
+        from sincpro_async_worker import configure, run_async_task
+
+        configure(**self.settings())
+        # The worker starts lazily: not part of any measurement. Asking the worker which
+        # loop it runs checks that the setting took effect.
+        self._loop_type = run_async_task(_loop_type())
+
+    def restart(self, **changes: Any) -> None:
+        """Stop the worker and start a new one with `changes` over this variant's settings."""
+        from sincpro_async_worker import configure, run_async_task, shutdown
+
+        shutdown()  # configure() refuses to change a running worker
+        configure(**{**self.settings(), **changes})
+        self._loop_type = run_async_task(_loop_type())
 
     def stop(self) -> None:
         from sincpro_async_worker import shutdown
 
         shutdown()
+
+    def info(self) -> dict[str, str]:
+        return {"loop": self._loop_type}
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         from sincpro_async_worker import run_async_task
@@ -113,27 +169,66 @@ class Sincpro(Contender):
         return lambda: run_async_task(fn(), fire_and_forget=True)
 
 
-class SincproDecorators(Sincpro):
-    """This library through `@sync_bridge` and `@fire_and_forget`."""
+async def _loop_type() -> str:
+    loop_class = type(asyncio.get_running_loop())
+    return f"{loop_class.__module__}.{loop_class.__qualname__}"
 
-    name = "sincpro-decorators"
-    not_applicable: ClassVar[Mapping[str, str]] = {}
+
+def _only(scenarios: tuple[str, ...], reason: str) -> Mapping[str, str]:
+    """`not_applicable` for a contender that takes part in `scenarios` only."""
+    return {scenario: reason for scenario in SCENARIOS if scenario not in scenarios}
+
+
+class SincproUvloop(Sincpro):
+    """This library on uvloop: `configure(loop_factory=uvloop.new_event_loop)`."""
+
+    name = LIBRARY_UVLOOP
+
+    def settings(self) -> dict[str, Any]:
+        import uvloop
+
+        return {"loop_factory": uvloop.new_event_loop}
+
+
+class SincproDetector(Sincpro):
+    """This library on the stock loop, with the blocked-loop detector on and off in turn.
+
+    `detector(on)` restarts the worker with the default `slow_task_threshold` or with
+    `None`. Both sides run in one process, so the difference between them is not lost in
+    the noise between two processes, which on a shared machine is larger than the cost.
+    """
+
+    name = DETECTOR
+    not_applicable = _only(
+        ("detector_overhead",), "the detector's cost only: on against off in one process"
+    )
+
+    def start(self) -> None:
+        from sincpro_async_worker import configure
+
+        # configure() with no argument changes nothing and returns the settings in force.
+        self._default_threshold = configure().slow_task_threshold
+        super().start()
+
+    def detector(self, on: bool) -> None:
+        self.restart(slow_task_threshold=self._default_threshold if on else None)
+
+
+class SincproDecorators(Sincpro):
+    """This library through `@sync_bridge`, against direct `run_async_task` calls."""
+
+    name = DECORATORS
+    not_applicable = _only(
+        ("decorator_overhead",), "the same path as sincpro plus the decorator's own cost"
+    )
 
     def blocking(self, fn: CoroutineFunction) -> Call:
         from sincpro_async_worker import sync_bridge
 
         return sync_bridge(fn)
 
-    def spawner(self, fn: CoroutineFunction) -> Call:
-        from sincpro_async_worker import fire_and_forget
-
-        return fire_and_forget(fn)
-
     def undecorated(self, fn: CoroutineFunction) -> Call:
         return Sincpro.blocking(self, fn)
-
-
-_SAME_AS_SINCPRO = "the same per-call path as sincpro; this column only gathers"
 
 
 class SincproOneCall(Sincpro):
@@ -143,18 +238,15 @@ class SincproOneCall(Sincpro):
     can only work that way; per-task submission is what `sincpro` measures.
     """
 
-    name = "sincpro-one-call"
-    not_applicable: ClassVar[Mapping[str, str]] = {
-        "latency": _SAME_AS_SINCPRO,
-        "fire_and_forget": _SAME_AS_SINCPRO,
-        "threads8": _SAME_AS_SINCPRO,
-        "decorator_overhead": _ONLY_THE_DECORATORS,
-    }
+    name = ONE_CALL
+    not_applicable = _only(
+        ("sleeps_10k", "sleeps_100k"), "the same per-call path as sincpro; this one only gathers"
+    )
 
-    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+    def run_concurrently(self, fn: CoroutineFunction, n: int, release: CoroutineFunction) -> None:
         from sincpro_async_worker import run_async_task
 
-        run_async_task(gather(fn, n))
+        run_async_task(gather(fn, n, release))
 
 
 class _LoopThread(Contender):
@@ -207,8 +299,8 @@ class AsyncioRun(Contender):
     def blocking(self, fn: CoroutineFunction) -> Call:
         return lambda: asyncio.run(fn())
 
-    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
-        asyncio.run(gather(fn, n))
+    def run_concurrently(self, fn: CoroutineFunction, n: int, release: CoroutineFunction) -> None:
+        asyncio.run(gather(fn, n, release))
 
 
 class Asgiref(Contender):
@@ -225,16 +317,26 @@ class Asgiref(Contender):
 
         return async_to_sync(fn)
 
-    def run_concurrently(self, fn: CoroutineFunction, n: int) -> None:
+    def run_concurrently(self, fn: CoroutineFunction, n: int, release: CoroutineFunction) -> None:
         from asgiref.sync import async_to_sync
 
-        async_to_sync(gather)(fn, n)
+        async_to_sync(gather)(fn, n, release)
+
+
+# Its portal takes two to four times the naive bridge's time at 100,000 tasks: about 20 s
+# per run on an idle machine, over a minute on a loaded one, for what 10,000 sleeps show.
+_TOO_SLOW_FOR_100K = "left out at 100,000 tasks to keep make bench short; see 10,000 sleeps"
 
 
 class Anyio(Contender):
     """An anyio blocking portal, opened once and kept open (asyncio backend)."""
 
     name = "anyio"
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "fire_and_forget": _TOO_SLOW_FOR_100K,
+        "sleeps_100k": _TOO_SLOW_FOR_100K,
+    }
 
     def start(self) -> None:
         from anyio.from_thread import start_blocking_portal
@@ -364,6 +466,8 @@ REGISTRY: Mapping[str, type[Contender]] = {
     cls.name: cls
     for cls in (
         Sincpro,
+        SincproUvloop,
+        SincproDetector,
         SincproDecorators,
         SincproOneCall,
         Naive,

@@ -7,18 +7,21 @@ starts threads), collects garbage, then measures. Each returns a flat dict of me
 from __future__ import annotations
 
 import gc
+import operator
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from .config import Sizes
-from .contenders import Call, Contender, napper, noop
+from .contenders import Call, Contender, SincproDetector, held_napper, noop
 
 Metrics = dict[str, float]
 
 _NS_PER_US = 1_000
+_US_PER_S = 1e6
 _STATUS = Path("/proc/self/status")
 
 
@@ -77,17 +80,21 @@ def threads(contender: Contender, sizes: Sizes) -> Metrics:
 def sleeps(contender: Contender, sizes: Sizes, n: int) -> Metrics:
     """`n` concurrent `asyncio.sleep()` tasks started from sync code, then waited for.
 
-    Memory is the rise of the process's peak resident set size (`VmHWM`, reset just
-    before the run) over its resident size at the start, divided by `n`: everything the
-    contender keeps per task (futures, tasks, coroutine frames, bookkeeping) counts.
+    Every task waits until all `n` have been submitted, then sleeps, so all `n` are
+    pending together. Memory is the rise of the process's peak resident set size
+    (`VmHWM`, reset just before the run) over its resident size at the start, divided by
+    `n`: everything the contender keeps per pending task (futures, tasks, coroutine
+    frames, bookkeeping) counts. Wall time runs from the first submission to the last
+    result.
     """
-    contender.run_concurrently(napper(0.0), sizes.warmup_calls)
-    nap = napper(sizes.sleep_seconds)
+    warm_nap, warm_release = held_napper(0.0)
+    contender.run_concurrently(warm_nap, sizes.warmup_calls, warm_release)
+    nap, release = held_napper(sizes.sleep_seconds)
     gc.collect()
     _reset_peak_rss()
     before = _rss_kib("VmRSS")
     started = time.perf_counter()
-    contender.run_concurrently(nap, n)
+    contender.run_concurrently(nap, n, release)
     wall = time.perf_counter() - started
     peak = _rss_kib("VmHWM")
     return {"wall_s": wall, "mem_per_task_bytes": (peak - before) * 1024 / n, "tasks": n}
@@ -112,6 +119,43 @@ def decorator_overhead(contender: Contender, sizes: Sizes) -> Metrics:
     }
 
 
+def detector_overhead(contender: Contender, sizes: Sizes) -> Metrics:
+    """The blocked-loop detector's cost per blocking call and per fire-and-forget task.
+
+    One process; the worker is restarted before each batch with the detector on or off,
+    a round being one batch of each, in the order on-off, off-on, on-off, ... A batch is
+    `detector_calls` timed blocking calls (their median), then `detector_tasks`
+    fire-and-forget tasks submitted and waited for (the time per task). The cost is the
+    median over rounds of on minus off. On a shared machine the speed moves by tens of
+    percent from one second to the next; many short rounds, each compared within itself,
+    measure a cost under a microsecond that medians over whole runs cannot.
+    """
+    detector = cast("SincproDetector", contender)
+    warmup = min(sizes.warmup_calls, 50)
+    calls: dict[bool, list[float]] = {True: [], False: []}
+    tasks: dict[bool, list[float]] = {True: [], False: []}
+    for round_number in range(sizes.detector_rounds):
+        for on in (True, False) if round_number % 2 == 0 else (False, True):
+            detector.detector(on)
+            samples = _timed_calls([detector.blocking(noop)], warmup, sizes.detector_calls, None)
+            calls[on].append(_median_and_p99(samples[0])[0])
+            spawn = detector.spawner(noop)
+            detector.wait_all([spawn() for _ in range(warmup)])
+            gc.collect()
+            started = time.perf_counter()
+            detector.wait_all([spawn() for _ in range(sizes.detector_tasks)])
+            elapsed = time.perf_counter() - started
+            tasks[on].append(elapsed / sizes.detector_tasks * _US_PER_S)
+    return {
+        "call_cost_us": statistics.median(map(operator.sub, calls[True], calls[False])),
+        "call_on_us": statistics.median(calls[True]),
+        "call_off_us": statistics.median(calls[False]),
+        "task_cost_us": statistics.median(map(operator.sub, tasks[True], tasks[False])),
+        "task_on_us": statistics.median(tasks[True]),
+        "task_off_us": statistics.median(tasks[False]),
+    }
+
+
 SCENARIOS: dict[str, Callable[[Contender, Sizes], Metrics]] = {
     "latency": latency,
     "fire_and_forget": fire_and_forget,
@@ -119,6 +163,7 @@ SCENARIOS: dict[str, Callable[[Contender, Sizes], Metrics]] = {
     "sleeps_10k": lambda contender, sizes: sleeps(contender, sizes, sizes.sleeps_small),
     "sleeps_100k": lambda contender, sizes: sleeps(contender, sizes, sizes.sleeps_large),
     "decorator_overhead": decorator_overhead,
+    "detector_overhead": detector_overhead,
 }
 
 

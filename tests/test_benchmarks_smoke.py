@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.config import CONTENDERS, MODES, SCENARIOS
+from benchmarks.config import CONTENDERS, LIBRARY, LIBRARY_UVLOOP, SCENARIOS, TARGETS
 from benchmarks.report import END, START
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,29 +33,49 @@ def test_smoke_run_covers_every_contender_and_scenario(tmp_path: Path) -> None:
 
     results = json.loads((tmp_path / "latest.json").read_text())
     assert [r for r in results["records"] if "error" in r] == []
-    for mode in results["modes"]:
-        assert mode in MODES
-        for scenario in SCENARIOS:
-            cells = results["summary"][mode][scenario]
-            assert set(cells) == set(CONTENDERS), (mode, scenario)
-            for contender, cell in cells.items():
-                if cell["applicable"]:
-                    medians = [v["median"] for k, v in cell.items() if isinstance(v, dict)]
-                    assert medians, (mode, scenario, contender)
-                    assert None not in medians, (mode, scenario, contender)
-                else:
-                    assert cell["reason"], (mode, scenario, contender)
-    assert [t["number"] for t in results["targets"]] == [1, 2, 3, 4, 5, 6]
+    (python,) = results["meta"]["pythons"]
+    assert results["modes"] == ["pinned"]
+    for scenario in SCENARIOS:
+        cells = results["summary"][python]["pinned"][scenario]
+        assert set(cells) == set(CONTENDERS), scenario
+        for contender, cell in cells.items():
+            if cell["applicable"]:
+                medians = [v["median"] for k, v in cell.items() if isinstance(v, dict)]
+                assert medians, (scenario, contender)
+                assert None not in medians, (scenario, contender)
+            else:
+                assert cell["reason"], (scenario, contender)
+
+    # The loop setting took effect: each variant's worker says which loop it ran.
+    loops = results["loops"][python]
+    assert loops[LIBRARY_UVLOOP] == "uvloop.Loop"
+    assert loops[LIBRARY].startswith("asyncio.")
+
+    targets = results["targets"][python]
+    assert [t["key"] for t in targets] == [spec.key for spec in TARGETS]
     # With smoke sizes a process may allocate no new memory pages at all, leaving memory
-    # per task (half of target 4) undefined; every target judged on time must be judged.
-    judged = {t["number"]: t["met"] for t in results["targets"]}
-    assert all(judged[number] is not None for number in (1, 2, 3, 5, 6)), judged
+    # per task undefined; every target judged on time must have its figure.
+    timed = {t["key"]: t["value"] for t in targets if t["key"] != "memory"}
+    assert None not in timed.values(), timed
+    for side in ("latency", "fire_and_forget"):
+        assert results["detector"][python][side]["cost_us"] is not None, side
 
     page = (tmp_path / "performance.md").read_text()
     assert page.count(START) == 1
     assert page.count(END) == 1
     assert "(img/performance.png)" in page
     assert (tmp_path / "img" / "performance.png").stat().st_size > 0
+    _assert_readable_at_1280_px(page)
+
+
+def _assert_readable_at_1280_px(page: str) -> None:
+    """The docs site shows about 690 px of text at a 1280 px window: tables of at most
+    five columns fit it; and a Markdown task list (`- [ ]`) would show as literal text."""
+    widths = {line.count("|") - 1 for line in page.splitlines() if line.startswith("|")}
+    assert widths, "no table on the page"
+    assert max(widths) <= 5, widths
+    assert "- [ ]" not in page
+    assert "- [x]" not in page
 
 
 def test_regenerating_the_page_keeps_the_prose_around_the_markers(tmp_path: Path) -> None:
