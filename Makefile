@@ -19,8 +19,10 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) .
 	touch $@
 
+# `pyright --version` makes pyright fetch its npm package now, not in the middle of a test.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) '.[$(DEV_EXTRAS)]'
+	$(BIN)/pyright --version
 	touch $@
 
 demo: $(VENV)/.installed-base
