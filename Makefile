@@ -29,8 +29,10 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) '.[docs]'
 	touch $@
 
+# `pyright --version` makes pyright fetch its npm package now, not in the middle of a test.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install $(EDITABLE) '.[$(DEV_EXTRAS)]'
+	$(BIN)/pyright --version
 	touch $@
 
 demo: $(VENV)/.installed-base

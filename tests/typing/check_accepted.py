@@ -76,6 +76,26 @@ class Client:
     async def version_inner(major: int) -> int:
         return major
 
+    @classmethod
+    @fire_and_forget
+    async def warm_up(cls, size: int) -> int:
+        return size
+
+    @fire_and_forget
+    @classmethod
+    async def warm_up_inner(cls, size: int) -> int:
+        return size
+
+    @staticmethod
+    @fire_and_forget
+    async def ping() -> bool:
+        return True
+
+    @fire_and_forget
+    @staticmethod
+    async def ping_inner(payload: bytes) -> int:
+        return len(payload)
+
     @sync_bridge
     async def __enter__(self) -> Client:
         return self
@@ -107,6 +127,12 @@ def check() -> None:
     assert_type(Client.build_inner("n"), str)
     assert_type(Client.version(), tuple[int, int])
     assert_type(Client.version_inner(3), int)
+    assert_type(Client.warm_up(1), Future[int])
+    assert_type(client.warm_up(1), Future[int])
+    assert_type(Client.warm_up_inner(1), Future[int])
+    assert_type(Client.ping(), Future[bool])
+    assert_type(client.ping(), Future[bool])
+    assert_type(Client.ping_inner(b"x"), Future[int])
     with Client() as entered:
         assert_type(entered, Client)
 
