@@ -8,6 +8,7 @@ async def fetch(url: str) -> bytes: ...
 data = fetch("https://example.org")  # runs on the worker loop, returns bytes
 """
 
+from .bridges import sync_context, sync_iter
 from .core import Settings, WorkerStats, configure, run_async_task, shutdown, stats
 from .decorators import fire_and_forget, sync_bridge
 from .domain import DispatcherInterface, WorkerInterface
@@ -41,4 +42,6 @@ __all__ = (
     "shutdown",
     "stats",
     "sync_bridge",
+    "sync_context",
+    "sync_iter",
 )

@@ -31,7 +31,7 @@ ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: .*\[(?P<code>[a-z-]+
 # managers): its cases are written ahead of it, and are left out of every check here while
 # their file names are listed. When the API lands, empty this tuple and delete the entries
 # marked PENDING_AIO_API in pyproject.toml (a test below holds the two together).
-PENDING_AIO_API: tuple[str, ...] = ("check_accepted_aio.py", "aio_misuse.py")
+PENDING_AIO_API: tuple[str, ...] = ()
 
 
 def accepted_files() -> list[Path]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 
 from django.http import HttpRequest, JsonResponse
 
-from sincpro_async_worker import sync_bridge
+from sincpro_async_worker import LoopBlockingWarning, sync_bridge
 
-from .services import Greeting, greeting, greeting_future, lookup_greeting
+from .services import Greeting, greeting, lookup_greeting
 
 __all__ = ["hello", "hello_awaited", "hello_blocking", "hello_future", "status"]
 
@@ -40,21 +41,27 @@ async def hello_blocking(request: HttpRequest) -> JsonResponse:
 
     It works (the view runs on the ASGI server's loop, not the worker's, so there is no
     deadlock) but it blocks that loop until the answer comes: no other request on the
-    server makes progress meanwhile.
+    server makes progress meanwhile. The library says so with a `LoopBlockingWarning`,
+    once; this demonstration records it instead of letting it through. The fix is
+    `await greeting.aio(...)`.
     """
     watch = _watch_loop()
-    answer = greeting(_name(request))
-    return _respond(answer, watch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LoopBlockingWarning)
+        answer = greeting(_name(request))
+    response = _respond(answer, watch)
+    response["X-Loop-Blocking-Warning"] = str(len(caught))
+    return response
 
 
 async def hello_future(request: HttpRequest) -> JsonResponse:
-    """Recommended: run on the worker loop, await the future without blocking this loop.
+    """Recommended: `.aio` runs it on the worker loop, awaited without blocking this loop.
 
     Use this whenever the coroutine relies on something bound to the worker loop, such
     as a pooled client created there.
     """
     watch = _watch_loop()
-    answer = await asyncio.wrap_future(greeting_future(_name(request)))
+    answer = await greeting.aio(_name(request))
     return _respond(answer, watch)
 
 

@@ -79,7 +79,7 @@ class EventLoop:
         self._threshold = slow_task_threshold
         self._on_exit = on_exit  # called on the loop thread as its very last act
         self._lock = threading.Lock()  # start() and shutdown()
-        self.state = LoopState.NEW
+        self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # this run's thread has ended

@@ -49,9 +49,9 @@ class StepMonitor:
     __slots__ = ("cpu", "cpu_read_at", "threshold")
 
     def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.cpu_read_at = -_CPU_READ_INTERVAL
-        self.cpu = 0.0
+        self.threshold: float = threshold
+        self.cpu_read_at: float = -_CPU_READ_INTERVAL
+        self.cpu: float = 0.0
 
     def task_factory(
         self, loop: asyncio.AbstractEventLoop, coro: Any, **options: Any
@@ -104,8 +104,8 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     __slots__ = ("coro", "monitor")
 
     def __init__(self, coro: Coroutine[Any, Any, T], monitor: StepMonitor | None) -> None:
-        self.coro = coro
-        self.monitor = monitor
+        self.coro: Coroutine[Any, Any, T] = coro
+        self.monitor: StepMonitor | None = monitor
 
     def send(self, value: Any) -> Any:
         return self._advance(self.coro.send, value)

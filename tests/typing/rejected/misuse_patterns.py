@@ -55,7 +55,6 @@ async def iterates_a_generator_bridge_asynchronously() -> None:
 # Parameter kinds survive the decoration.
 query(table="users")  # expect: call-arg
 query("users", 5)  # expect: call-arg
-Session.refreshed()  # expect: call-arg
 
 
 # A timeout is a keyword; a number in the decorator's place is not a function.
