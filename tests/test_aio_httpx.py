@@ -20,11 +20,21 @@ import httpx
 import pytest
 
 from examples.async_client import upstream_server
-from sincpro_async_worker import sync_bridge
+from sincpro_async_worker import configure, sync_bridge
 
 T = TypeVar("T")
 
 WORKER_THREAD = "sincpro-async-worker"
+
+
+@pytest.fixture(autouse=True)
+def tolerant_detector() -> None:
+    """A blocked-loop threshold for a shared, loaded machine, not for production.
+
+    A new `httpx.AsyncClient` loads TLS certificates on the loop: about 30 ms of CPU, which
+    a busy machine can stretch past the default 0.25 s. Only a real stall is reported here.
+    """
+    configure(slow_task_threshold=2.0)
 
 
 class Catalog:
