@@ -5,17 +5,10 @@ The path of one call, in the order it runs:
 1. `run_blocking()` / `run_coroutine()` (caller's thread) wraps the coroutine in a job and
    `_submit()`s it: into a deque, and only a submission that finds no wake-up pending writes
    to the loop's self-pipe, so a burst of submissions costs a handful of wake-ups.
-2. `_run_queued()` (loop thread) turns each queued job into an `asyncio.Task`. On Python
+2. `run_queued()` (loop thread) turns each queued job into an `asyncio.Task`. On Python
    3.12+ the task starts eagerly: a coroutine that finishes without suspending is done
    inside that same callback.
-3. The job is the task's coroutine: it drives the user's coroutine step by step (timing each
-   step, see `monitor`), and when that ends, `settle()`s: counts the outcome, then hands it
-   over, from inside the task, with no extra loop iteration. A blocking caller sleeps on a
-   lock the loop releases; a fire-and-forget caller holds a `TaskFuture`.
-
-Every exception of the user's coroutine goes to its caller and stops there, so a
-`SystemExit` raised by user code never unwinds the loop; only cancellation propagates, so
-asyncio still sees the task as cancelled.
+3. The job drives the coroutine and hands its outcome over (see `job`).
 """
 
 from __future__ import annotations
@@ -23,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import enum
-import sys
 import threading
 import time
 from collections import deque
@@ -33,47 +24,23 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import discard, finished_coroutine_error
+from .checks import discard
 from .event_loop import EventLoop, LoopFactory, LoopState
-from .future import TaskFuture
-from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, TimedCoroutine, coroutine_name
+from .job import Call, Job, Reason, Spawn, Stage, new_task
+from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name
 
 __all__ = ["Worker", "WorkerStats"]
 
 T = TypeVar("T")
 
-#: After our own timeout fires, how long a blocking caller waits for the task to
-#: acknowledge its cancellation, so that its `finally` blocks have run when we return.
-_CANCEL_ACK_TIMEOUT = 1.0
 #: A caller waiting for an in-flight slot checks this often that the worker still runs.
 _SLOT_RECHECK = 0.5
 
 _RUNNING_LOOP = LoopState.RUNNING
 _STOPPING_LOOP = LoopState.STOPPING
 _get_ident = threading.get_ident
-_copy_context = contextvars.copy_context
-
-# Tasks are named after their coroutine, so logs (and users) can tell them apart.
-if sys.version_info >= (3, 12):
-
-    def _new_task(job: _Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        name = getattr(job.coro, "__qualname__", None)
-        return asyncio.Task(job, loop=loop, name=name, context=job.context, eager_start=True)
-
-elif sys.version_info >= (3, 11):
-
-    def _new_task(job: _Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        return asyncio.Task(
-            job, loop=loop, name=getattr(job.coro, "__qualname__", None), context=job.context
-        )
-
-else:
-
-    def _new_task(job: _Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        # 3.10 has no context= parameter; a task copies the context it is created in.
-        return job.context.run(
-            asyncio.Task, job, loop=loop, name=getattr(job.coro, "__qualname__", None)
-        )
+_NEW, _QUEUED, _RUNNING = Stage.NEW, Stage.QUEUED, Stage.RUNNING
+_CANCEL, _TIMEOUT = Reason.CANCEL, Reason.TIMEOUT
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,226 +85,6 @@ class WorkerStats(Mapping[str, int]):
 _COUNTERS = tuple(field.name for field in fields(WorkerStats))
 
 
-class _Stage(enum.Enum):
-    NEW = "new"  # being submitted
-    QUEUED = "queued"
-    RUNNING = "running"  # its task exists
-    DONE = "done"  # its outcome has been handed over
-
-
-class _Reason(enum.Enum):
-    """Why the library cancelled a job's task."""
-
-    CANCEL = "cancel"  # the caller went away (Ctrl-C) or cancelled the future
-    TIMEOUT = "timeout"
-
-
-_NEW, _QUEUED, _RUNNING, _DONE = _Stage.NEW, _Stage.QUEUED, _Stage.RUNNING, _Stage.DONE
-_CANCEL, _TIMEOUT = _Reason.CANCEL, _Reason.TIMEOUT
-
-
-def _cancelled() -> concurrent.futures.CancelledError:
-    return concurrent.futures.CancelledError()
-
-
-class _Job(TimedCoroutine[Any]):
-    """One submitted coroutine, from its submission to the delivery of its outcome.
-
-    Its task's coroutine (see the module docstring). `stage` is written by the submitter
-    from NEW to QUEUED, just before the job joins the queue, and from then on only on the
-    loop thread. `reason` is written only on the loop thread, by `cancel()`, and only
-    while the job is not DONE: a reason means the library did cancel the task. (When the
-    loop thread is gone, whoever sweeps up after it writes both: nobody else can.)
-    """
-
-    __slots__ = ("context", "reason", "slot", "stage", "task", "timeout", "worker")
-
-    def __init__(
-        self,
-        coro: Any,
-        worker: Worker,
-        timeout: float | None,
-        context: contextvars.Context | None,
-    ) -> None:
-        super().__init__(coro, worker._event_loop.monitor)
-        self.worker = worker
-        self.timeout = timeout
-        self.context = _copy_context() if context is None else context
-        self.stage = _NEW
-        # A zero timeout has run out before the task could start, so it never does: the
-        # same outcome in both modes, whether or not the first step would run eagerly.
-        self.reason = _TIMEOUT if timeout == 0 else None
-        self.task: asyncio.Task[Any] | None = None
-        self.slot: threading.Semaphore | None = None  # the in-flight slot it holds
-
-    # -- on the loop thread ------------------------------------------------------------
-
-    def ended(self, exc: BaseException) -> Any:
-        """The user's coroutine returned (StopIteration) or raised: settle the job."""
-        if type(exc) is StopIteration:
-            if self.reason is None:
-                self.settle(exc.value, None)
-                raise exc
-            error: BaseException | None = None
-        elif isinstance(exc, asyncio.CancelledError):
-            error = None
-        else:
-            error = finished_coroutine_error(self.coro, exc)
-            tb = exc.__traceback__
-            if error is exc and tb is not None and tb.tb_next is not None:
-                # Start the traceback at the user's coroutine: the driver adds nothing.
-                exc.__traceback__ = tb.tb_next
-        if self.reason is _TIMEOUT:
-            error = self.timeout_error(error)
-        elif error is None:
-            error = _cancelled()
-        self.settle(None, error)
-        if isinstance(exc, asyncio.CancelledError):
-            raise exc  # the task ends cancelled, as asyncio expects
-        raise StopIteration  # the outcome has been delivered: the task itself ends quietly
-
-    def settle_unstarted(self) -> None:
-        """Settle a job cancelled (or timed out) while still queued; it never runs."""
-        discard(self.coro)
-        self.settle(None, self.timeout_error() if self.reason is _TIMEOUT else _cancelled())
-
-    def cancel(self, reason: _Reason) -> None:
-        """Cancel the task, because of `reason`; a no-op once the job is settled."""
-        if self.stage is _DONE:
-            return
-        if self.reason is None:
-            self.reason = reason
-        task = self.task
-        if task is not None:
-            task.cancel()
-        elif self.stage is _QUEUED:
-            # Not yet a task: settle it now, and run whatever queued with it (its wake-up
-            # may never have been posted, if its submitter was interrupted).
-            self.worker._run_queued()
-
-    def settle(self, result: Any, error: BaseException | None) -> None:
-        """Count the outcome and hand it over, exactly once."""
-        if self.stage is _DONE:
-            return
-        self.stage = _DONE
-        self.task = None
-        worker = self.worker
-        worker._pending.discard(self)
-        self.release_slot()
-        self.deliver(result, error)
-
-    def release_slot(self) -> None:
-        slot = self.slot
-        if slot is not None:
-            self.slot = None
-            slot.release()
-
-    def deliver(self, result: Any, error: BaseException | None) -> None:
-        raise NotImplementedError
-
-    def counter(self, error: BaseException | None) -> str:
-        """The counter the outcome goes to."""
-        if self.reason is _TIMEOUT:
-            return "timed_out"
-        if self.reason is _CANCEL or isinstance(error, concurrent.futures.CancelledError):
-            return "cancelled"
-        return "succeeded" if error is None else "failed"
-
-    def timeout_error(self, cause: BaseException | None = None) -> TimeoutError:
-        """The caller's `TimeoutError`, chained to how the cancelled coroutine ended."""
-        error = TimeoutError(
-            f"{coroutine_name(self.coro)}() did not finish within its {self.timeout} s "
-            "timeout and was cancelled on the worker loop; raise the timeout if the work "
-            "needs longer"
-        )
-        error.__cause__ = cause
-        return error
-
-
-class _Call(_Job):
-    """A blocking call: its caller sleeps on `done`, acquired here, released by the loop."""
-
-    __slots__ = ("deadline", "done", "error", "outcome")
-
-    def __init__(
-        self,
-        coro: Any,
-        worker: Worker,
-        timeout: float | None,
-        context: contextvars.Context | None,
-    ) -> None:
-        super().__init__(coro, worker, timeout, context)
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.outcome: Any = None
-        self.error: BaseException | None = None
-
-    def deliver(self, result: Any, error: BaseException | None) -> None:
-        self.worker._count(self.counter(error))  # first: a caller may read stats() on waking
-        self.outcome, self.error = result, error
-        self.done.release()
-
-    def wait(self) -> Any:
-        """Block until the outcome is in, then return or raise it."""
-        deadline = self.deadline
-        if deadline is None:
-            self.done.acquire()
-        elif not self.done.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            # Our deadline, not the coroutine's: cancel it on the loop and give it a
-            # moment to run its cleanup, so nothing of it outlives this call.
-            self.worker._post(self.cancel, _TIMEOUT)
-            if not self.done.acquire(timeout=_CANCEL_ACK_TIMEOUT):
-                raise self.timeout_error()
-        error = self.error
-        if error is not None:
-            self.error = None
-            try:
-                raise error
-            finally:
-                del error
-        return self.outcome
-
-
-class _Spawn(_Job):
-    """A fire-and-forget call: its outcome goes to a `TaskFuture`."""
-
-    __slots__ = ("future", "timer")
-
-    def __init__(
-        self,
-        coro: Any,
-        worker: Worker,
-        timeout: float | None,
-        context: contextvars.Context | None,
-    ) -> None:
-        super().__init__(coro, worker, timeout, context)
-        self.future: TaskFuture[Any] = TaskFuture(self)
-        self.timer: asyncio.TimerHandle | None = None
-
-    def cancel_from_owner(self) -> None:
-        """`future.cancel()` succeeded: cancel the task too (any thread)."""
-        if self.stage is not _DONE:
-            self.worker._post(self.cancel, _CANCEL)
-
-    def deliver(self, result: Any, error: BaseException | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        future, worker = self.future, self.worker
-        if isinstance(error, concurrent.futures.CancelledError):
-            worker._count("cancelled")
-            future.cancel()  # a cancelled future, not a failure to report as never retrieved
-        elif not future.set_running_or_notify_cancel():
-            worker._count("cancelled")  # its owner cancelled it first, and saw that
-        else:
-            worker._count(self.counter(error))
-            if error is None:
-                future.set_result(result)
-            else:
-                future.fail(error, coroutine_name(self.coro))
-
-
 @final
 class Worker:
     """Runs coroutines on an `EventLoop` and hands their outcomes back to threads.
@@ -362,9 +109,9 @@ class Worker:
             slow_task_threshold=slow_task_threshold,
             on_exit=self._loop_thread_ended,
         )
-        self._queue: deque[_Job] = deque()
+        self._queue: deque[Job] = deque()
         self._wakeup_pending = False
-        self._pending: set[_Job] = set()  # jobs whose task exists and is not settled
+        self.pending: set[Job] = set()  # jobs whose task exists and is not settled
         self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
         self._counts = dict.fromkeys(_COUNTERS, 0)
 
@@ -394,6 +141,11 @@ class Worker:
         return _get_ident() == event_loop.thread_id and event_loop.state is not LoopState.STOPPED
 
     @property
+    def monitor(self) -> StepMonitor | None:
+        """The step timer of this worker's loop; None when the detector is off."""
+        return self._event_loop.monitor
+
+    @property
     def event_loop(self) -> EventLoop:
         """The `EventLoop` this worker runs its tasks on."""
         return self._event_loop
@@ -421,14 +173,14 @@ class Worker:
         cancels the task. Allowed from the loop thread too. The task runs in `context`
         if given, otherwise in a copy of the caller's context.
         """
-        job = _Spawn(coro, self, timeout, context)
+        job = Spawn(coro, self, timeout, context)
         try:
             self._submit(job)
         except BaseException:
             if job.stage is _NEW:
                 self._release(job)
             else:  # accepted: it runs, and an interrupt may have cut its wake-up off
-                self._post(self._run_queued)
+                self.post(self.run_queued)
             raise
         return job.future
 
@@ -455,7 +207,7 @@ class Worker:
                 "coroutine directly (for a decorated function: `await func.aio(...)`), or use "
                 "fire-and-forget and do not wait for its future there"
             )
-        job = _Call(coro, self, timeout, context)
+        job = Call(coro, self, timeout, context)
         try:
             self._submit(job)
             result: T = job.wait()
@@ -468,11 +220,11 @@ class Worker:
             if job.stage is _NEW:
                 self._release(job)
             else:
-                self._post(job.cancel, _CANCEL)
+                self.post(job.cancel, _CANCEL)
             raise
         return result
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         """Queue `job` and make sure a wake-up for the loop is on its way.
 
         Refusals (no worker, no free slot in time) raise while the job is still NEW, and
@@ -490,7 +242,7 @@ class Worker:
         self._queue.append(job)
         if not self._wakeup_pending:
             self._wakeup_pending = True
-            event_loop.loop.call_soon_threadsafe(self._run_queued)
+            event_loop.loop.call_soon_threadsafe(self.run_queued)
         if event_loop.state is not _RUNNING_LOOP and not self.owns_current_thread():
             # shutdown() began meanwhile: take the job back, unless the loop has it.
             try:
@@ -507,7 +259,7 @@ class Worker:
             raise self._refusal()
 
     @staticmethod
-    def _release(job: _Job) -> None:
+    def _release(job: Job) -> None:
         """A job that was never queued: close its coroutine, give its slot back."""
         discard(job.coro)
         job.release_slot()
@@ -525,10 +277,10 @@ class Worker:
             f"{why} (run_async_task() and the decorators start a fresh worker by themselves)"
         )
 
-    def _take_slot(self, job: _Job) -> None:
+    def _take_slot(self, job: Job) -> None:
         slots = self._slots
         assert slots is not None
-        deadline = job.deadline if isinstance(job, _Call) else None
+        deadline = job.deadline if isinstance(job, Call) else None
         wait = _SLOT_RECHECK
         while not slots.acquire(timeout=wait):
             if not self.is_running():
@@ -542,7 +294,7 @@ class Worker:
                     )
         job.slot = slots
 
-    def _post(self, callback: Callable[..., object], *args: Any) -> None:
+    def post(self, callback: Callable[..., object], *args: Any) -> None:
         """Run `callback(*args)` on the loop thread soon; nothing if the loop has closed
         (its thread then fails whatever is left as its last act)."""
         try:
@@ -552,9 +304,9 @@ class Worker:
 
     # -- on the loop thread ----------------------------------------------------------
 
-    def _run_queued(self) -> None:
+    def run_queued(self) -> None:
         self._wakeup_pending = False
-        queue, counts, pending = self._queue, self._counts, self._pending
+        queue, counts, pending = self._queue, self._counts, self.pending
         loop = asyncio.get_running_loop()
         try:
             for _ in range(len(queue)):
@@ -568,19 +320,19 @@ class Worker:
                     continue
                 job.stage = _RUNNING
                 pending.add(job)
-                task = _new_task(job, loop)
+                task = new_task(job, loop)
                 if job.stage is _RUNNING:  # not finished by an eager first step
                     job.task = task
-                    if job.timeout is not None and isinstance(job, _Spawn):
+                    if job.timeout is not None and isinstance(job, Spawn):
                         job.timer = loop.call_later(job.timeout, job.cancel, _TIMEOUT)
         finally:
             # Something escaped (a SystemExit from a future's done-callback, say): the
             # rest of this batch must not wait for a wake-up that nobody will send.
             if queue and not self._wakeup_pending:
                 self._wakeup_pending = True
-                loop.call_soon(self._run_queued)
+                loop.call_soon(self.run_queued)
 
-    def _count(self, counter: str) -> None:
+    def count(self, counter: str) -> None:
         self._counts[counter] += 1
 
     def _loop_thread_ended(self) -> None:
@@ -597,7 +349,7 @@ class Worker:
             self._counts["submitted"] += 1  # accepted, though it never left the queue
             discard(job.coro)
             job.settle(None, why)
-        for job in list(self._pending):
+        for job in list(self.pending):
             job.settle(None, why)
 
     def forget_after_fork(self) -> None:
@@ -611,6 +363,6 @@ class Worker:
             "the task was submitted in the parent process before os.fork(); the child "
             "process starts its own worker on its first call"
         )
-        for job in (*self._queue, *self._pending):
-            if isinstance(job, _Spawn):
+        for job in (*self._queue, *self.pending):
+            if isinstance(job, Spawn):
                 job.future.fail_after_fork(why)

@@ -1,0 +1,289 @@
+"""A job: one submitted coroutine, from its submission to the delivery of its outcome.
+
+A job is its task's coroutine: it drives the user's coroutine step by step (timing each
+step, see `monitor`), and when that ends it settles: counts the outcome, then hands it
+over from inside the task, with no extra loop iteration. A blocking caller (`Call`) sleeps
+on a lock the loop releases; a fire-and-forget caller holds a `TaskFuture` (`Spawn`).
+
+Every exception of the user's coroutine goes to its caller and stops there, so a
+`SystemExit` raised by user code never unwinds the loop; only cancellation propagates, so
+asyncio still sees the task as cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import enum
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .checks import discard, finished_coroutine_error
+from .future import TaskFuture
+from .monitor import StepMonitor, TimedCoroutine, coroutine_name
+
+__all__ = ["Call", "Job", "Owner", "Reason", "Spawn", "Stage", "new_task"]
+
+#: After our own timeout fires, how long a blocking caller waits for the task to
+#: acknowledge its cancellation, so that its `finally` blocks have run when we return.
+_CANCEL_ACK_TIMEOUT = 1.0
+_copy_context = contextvars.copy_context
+
+
+class Owner(Protocol):
+    """What a job needs from the worker that runs it."""
+
+    pending: set[Job]
+
+    @property
+    def monitor(self) -> StepMonitor | None: ...
+    def post(self, callback: Callable[..., object], *args: Any) -> None: ...
+    def count(self, counter: str) -> None: ...
+    def run_queued(self) -> None: ...
+
+
+# Tasks are named after their coroutine, so logs (and users) can tell them apart.
+if sys.version_info >= (3, 12):
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        name = getattr(job.coro, "__qualname__", None)
+        return asyncio.Task(job, loop=loop, name=name, context=job.context, eager_start=True)
+
+elif sys.version_info >= (3, 11):
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        return asyncio.Task(
+            job, loop=loop, name=getattr(job.coro, "__qualname__", None), context=job.context
+        )
+
+else:
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        # 3.10 has no context= parameter; a task copies the context it is created in.
+        return job.context.run(
+            asyncio.Task, job, loop=loop, name=getattr(job.coro, "__qualname__", None)
+        )
+
+
+class Stage(enum.Enum):
+    NEW = "new"  # being submitted
+    QUEUED = "queued"
+    RUNNING = "running"  # its task exists
+    DONE = "done"  # its outcome has been handed over
+
+
+class Reason(enum.Enum):
+    """Why the library cancelled a job's task."""
+
+    CANCEL = "cancel"  # the caller went away (Ctrl-C) or cancelled the future
+    TIMEOUT = "timeout"
+
+
+_NEW, _QUEUED, _RUNNING, _DONE = Stage.NEW, Stage.QUEUED, Stage.RUNNING, Stage.DONE
+_CANCEL, _TIMEOUT = Reason.CANCEL, Reason.TIMEOUT
+
+
+def _cancelled() -> concurrent.futures.CancelledError:
+    return concurrent.futures.CancelledError()
+
+
+class Job(TimedCoroutine[Any]):
+    """One submitted coroutine, from its submission to the delivery of its outcome.
+
+    Its task's coroutine (see the module docstring). `stage` is written by the submitter
+    from NEW to QUEUED, just before the job joins the queue, and from then on only on the
+    loop thread. `reason` is written only on the loop thread, by `cancel()`, and only
+    while the job is not DONE: a reason means the library did cancel the task. (When the
+    loop thread is gone, whoever sweeps up after it writes both: nobody else can.)
+    """
+
+    __slots__ = ("context", "reason", "slot", "stage", "task", "timeout", "worker")
+
+    def __init__(
+        self,
+        coro: Any,
+        worker: Owner,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(coro, worker.monitor)
+        self.worker: Owner = worker
+        self.timeout: float | None = timeout
+        self.context: contextvars.Context = _copy_context() if context is None else context
+        self.stage: Stage = _NEW
+        # A zero timeout has run out before the task could start, so it never does: the
+        # same outcome in both modes, whether or not the first step would run eagerly.
+        self.reason: Reason | None = _TIMEOUT if timeout == 0 else None
+        self.task: asyncio.Task[Any] | None = None
+        self.slot: threading.Semaphore | None = None  # the in-flight slot it holds
+
+    # -- on the loop thread ------------------------------------------------------------
+
+    def ended(self, exc: BaseException) -> Any:
+        """The user's coroutine returned (StopIteration) or raised: settle the job."""
+        if type(exc) is StopIteration:
+            if self.reason is None:
+                self.settle(exc.value, None)
+                raise exc
+            error: BaseException | None = None
+        elif isinstance(exc, asyncio.CancelledError):
+            error = None
+        else:
+            error = finished_coroutine_error(self.coro, exc)
+            tb = exc.__traceback__
+            if error is exc and tb is not None and tb.tb_next is not None:
+                # Start the traceback at the user's coroutine: the driver adds nothing.
+                exc.__traceback__ = tb.tb_next
+        if self.reason is _TIMEOUT:
+            error = self.timeout_error(error)
+        elif error is None:
+            error = _cancelled()
+        self.settle(None, error)
+        if isinstance(exc, asyncio.CancelledError):
+            raise exc  # the task ends cancelled, as asyncio expects
+        raise StopIteration  # the outcome has been delivered: the task itself ends quietly
+
+    def settle_unstarted(self) -> None:
+        """Settle a job cancelled (or timed out) while still queued; it never runs."""
+        discard(self.coro)
+        self.settle(None, self.timeout_error() if self.reason is _TIMEOUT else _cancelled())
+
+    def cancel(self, reason: Reason) -> None:
+        """Cancel the task, because of `reason`; a no-op once the job is settled."""
+        if self.stage is _DONE:
+            return
+        if self.reason is None:
+            self.reason = reason
+        task = self.task
+        if task is not None:
+            task.cancel()
+        elif self.stage is _QUEUED:
+            # Not yet a task: settle it now, and run whatever queued with it (its wake-up
+            # may never have been posted, if its submitter was interrupted).
+            self.worker.run_queued()
+
+    def settle(self, result: Any, error: BaseException | None) -> None:
+        """Count the outcome and hand it over, exactly once."""
+        if self.stage is _DONE:
+            return
+        self.stage = _DONE
+        self.task = None
+        worker = self.worker
+        worker.pending.discard(self)
+        self.release_slot()
+        self.deliver(result, error)
+
+    def release_slot(self) -> None:
+        slot = self.slot
+        if slot is not None:
+            self.slot = None
+            slot.release()
+
+    def deliver(self, result: Any, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def counter(self, error: BaseException | None) -> str:
+        """The counter the outcome goes to."""
+        if self.reason is _TIMEOUT:
+            return "timed_out"
+        if self.reason is _CANCEL or isinstance(error, concurrent.futures.CancelledError):
+            return "cancelled"
+        return "succeeded" if error is None else "failed"
+
+    def timeout_error(self, cause: BaseException | None = None) -> TimeoutError:
+        """The caller's `TimeoutError`, chained to how the cancelled coroutine ended."""
+        error = TimeoutError(
+            f"{coroutine_name(self.coro)}() did not finish within its {self.timeout} s "
+            "timeout and was cancelled on the worker loop; raise the timeout if the work "
+            "needs longer"
+        )
+        error.__cause__ = cause
+        return error
+
+
+class Call(Job):
+    """A blocking call: its caller sleeps on `done`, acquired here, released by the loop."""
+
+    __slots__ = ("deadline", "done", "error", "outcome")
+
+    def __init__(
+        self,
+        coro: Any,
+        worker: Owner,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(coro, worker, timeout, context)
+        self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
+        self.done: threading.Lock = threading.Lock()
+        self.done.acquire()
+        self.outcome: Any = None
+        self.error: BaseException | None = None
+
+    def deliver(self, result: Any, error: BaseException | None) -> None:
+        self.worker.count(self.counter(error))  # first: a caller may read stats() on waking
+        self.outcome, self.error = result, error
+        self.done.release()
+
+    def wait(self) -> Any:
+        """Block until the outcome is in, then return or raise it."""
+        deadline = self.deadline
+        if deadline is None:
+            self.done.acquire()
+        elif not self.done.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            # Our deadline, not the coroutine's: cancel it on the loop and give it a
+            # moment to run its cleanup, so nothing of it outlives this call.
+            self.worker.post(self.cancel, _TIMEOUT)
+            if not self.done.acquire(timeout=_CANCEL_ACK_TIMEOUT):
+                raise self.timeout_error()
+        error = self.error
+        if error is not None:
+            self.error = None
+            try:
+                raise error
+            finally:
+                del error
+        return self.outcome
+
+
+class Spawn(Job):
+    """A fire-and-forget call: its outcome goes to a `TaskFuture`."""
+
+    __slots__ = ("future", "timer")
+
+    def __init__(
+        self,
+        coro: Any,
+        worker: Owner,
+        timeout: float | None,
+        context: contextvars.Context | None,
+    ) -> None:
+        super().__init__(coro, worker, timeout, context)
+        self.future: TaskFuture[Any] = TaskFuture(self)
+        self.timer: asyncio.TimerHandle | None = None
+
+    def cancel_from_owner(self) -> None:
+        """`future.cancel()` succeeded: cancel the task too (any thread)."""
+        if self.stage is not _DONE:
+            self.worker.post(self.cancel, _CANCEL)
+
+    def deliver(self, result: Any, error: BaseException | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        future, worker = self.future, self.worker
+        if isinstance(error, concurrent.futures.CancelledError):
+            worker.count("cancelled")
+            future.cancel()  # a cancelled future, not a failure to report as never retrieved
+        elif not future.set_running_or_notify_cancel():
+            worker.count("cancelled")  # its owner cancelled it first, and saw that
+        else:
+            worker.count(self.counter(error))
+            if error is None:
+                future.set_result(result)
+            else:
+                future.fail(error, coroutine_name(self.coro))
