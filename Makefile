@@ -45,8 +45,14 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The whole suite on the default loop (uvloop, installed by the test extra), then the
+# reliability tests and the engine's own on the stock asyncio loop.
+STOCK_LOOP_TESTS := tests/reliability tests/test_run_async_task.py tests/test_timeouts.py \
+	tests/test_interrupts.py tests/test_lifecycle.py tests/test_threads_and_context.py \
+	tests/test_decorators.py tests/test_async_generators.py tests/test_logging.py
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+	SINCPRO_TEST_LOOP=asyncio $(BIN)/python -m pytest -q $(STOCK_LOOP_TESTS)
 
 test: lint typecheck pytest
 

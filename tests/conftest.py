@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -18,6 +19,16 @@ from sincpro_async_worker.infrastructure import runtime
 
 LOGGER = "sincpro_async_worker"
 ROOT = Path(__file__).resolve().parent.parent
+#: `SINCPRO_TEST_LOOP=asyncio` runs the in-process tests on the stock loop; by default
+#: they run on the library's default, uvloop when it is installed (as it is here).
+STOCK_LOOP = os.environ.get("SINCPRO_TEST_LOOP") == "asyncio"
+
+
+def default_settings() -> None:
+    """The settings a test starts with: the defaults, on the loop this run is for."""
+    runtime.configure(**vars(runtime.Settings()))
+    if STOCK_LOOP:
+        runtime.configure(loop_factory=asyncio.new_event_loop)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,7 +59,7 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     is marked `library_logs`: in normal operation the library must stay quiet.
     """
     runtime.shutdown(5)
-    runtime.configure(**vars(runtime.Settings()))
+    default_settings()
     # stats() counts for the whole process; each test starts where a fresh process does.
     runtime._retired = saw.WorkerStats()
     logger = logging.getLogger(LOGGER)
@@ -58,7 +69,7 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         yield
         runtime.shutdown(5)
-        runtime.configure(**vars(runtime.Settings()))
+        default_settings()
     finally:
         logger.removeHandler(records)
     if request.node.get_closest_marker("library_logs") is None:

@@ -92,6 +92,10 @@ def test_with_a_short_grace_period_the_missing_rows_are_exactly_the_tasks_logged
     result = run_python(WRITER.format(db=str(db), slow=slow, grace=2.0), timeout=50)
     assert result.returncode == 0, result.stderr
     cancelled = {int(row_id) for row_id in CANCELLED_ROW.findall(result.stderr)}
+    # A task cancelled before its first step never named itself: it is logged by its
+    # coroutine's name alone (seen on a loaded machine, where the grace ran out first).
+    unnamed = result.stderr.count("Cancelled write_row at shutdown")
     missing = set(range(1000)) - written_rows(db)
-    assert missing == cancelled
-    assert cancelled == set(slow)
+    assert cancelled <= missing
+    assert len(missing) == len(cancelled) + unnamed
+    assert set(slow) <= missing
