@@ -72,12 +72,9 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     then lives as long as the task.
     """
     if type(task) is types.CoroutineType:
-        if _started(task):
-            name = task.__qualname__
-            raise RuntimeError(
-                f"{api}() got the coroutine {name}() that has already started; a coroutine "
-                f"runs once, so call {name}() again to get a fresh one"
-            )
+        state = _started(task)
+        if state is not None:
+            raise _reused(task, state)
         return task
     if inspect.iscoroutine(task):
         return cast("Coroutine[Any, Any, T]", task)
@@ -88,16 +85,18 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
 
 if sys.version_info >= (3, 11):
 
-    def _started(coro: types.CoroutineType[Any, Any, Any]) -> bool:
-        return coro.cr_running or coro.cr_suspended
+    def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
+        return "started" if coro.cr_running or coro.cr_suspended else None
 
 else:
 
-    def _started(coro: types.CoroutineType[Any, Any, Any]) -> bool:
+    def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
         # Before 3.11 every coroutine has its frame object already; an unstarted one
         # has not executed an instruction, a finished one has no frame.
         frame = coro.cr_frame
-        return frame is None or frame.f_lasti >= 0
+        if frame is None:
+            return "finished or been closed"
+        return "started" if frame.f_lasti >= 0 else None
 
 
 def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
@@ -109,12 +108,16 @@ def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
     """
     tb = exc.__traceback__
     if type(exc) is RuntimeError and tb is not None and tb.tb_next is None:
-        name = getattr(coro, "__qualname__", repr(coro))
-        return RuntimeError(
-            f"the coroutine {name}() has already finished or been closed; a coroutine "
-            f"runs once, so call {name}() again to get a fresh one"
-        )
+        return _reused(coro, "finished or been closed")
     return exc
+
+
+def _reused(coro: object, state: str) -> RuntimeError:
+    name = getattr(coro, "__qualname__", repr(coro))
+    return RuntimeError(
+        f"the coroutine {name}() has already {state}; a coroutine runs once, so call "
+        f"{name}() again to get a fresh one"
+    )
 
 
 async def _await(awaitable: Awaitable[T]) -> T:

@@ -147,6 +147,10 @@ class Job(TimedCoroutine[Any]):
             raise exc  # the task ends cancelled, as asyncio expects
         raise StopIteration  # the outcome has been delivered: the task itself ends quietly
 
+    def unwanted(self) -> bool:
+        """Whether a queued job must not start: cancelled (or timed out) already."""
+        return self.reason is not None
+
     def settle_unstarted(self) -> None:
         """Settle a job cancelled (or timed out) while still queued; it never runs."""
         discard(self.coro)
@@ -265,6 +269,10 @@ class Spawn(Job):
         super().__init__(coro, worker, timeout, context)
         self.future: TaskFuture[Any] = TaskFuture(self)
         self.timer: asyncio.TimerHandle | None = None
+
+    def unwanted(self) -> bool:
+        # Its owner's cancel() may have run before the cancellation it posts arrives.
+        return self.reason is not None or self.future.cancelled()
 
     def cancel_from_owner(self) -> None:
         """`future.cancel()` succeeded: cancel the task too (any thread)."""

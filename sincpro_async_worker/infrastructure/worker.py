@@ -315,7 +315,7 @@ class Worker:
                 except IndexError:  # a submitter racing shutdown() took its job back
                     break
                 counts["submitted"] += 1
-                if job.reason is not None:  # cancelled, or timed out, before it started
+                if job.unwanted():  # cancelled, or timed out, before it started
                     job.settle_unstarted()
                     continue
                 job.stage = _RUNNING
