@@ -50,7 +50,7 @@ SMOKE = (
     "tests/test_public_api.py",
     "tests/reliability/test_bad_input.py",
     "tests/test_examples.py",
-    "tests/test_docs.py::test_the_reference_page_documents_every_public_name",
+    "tests/test_decorators.py",
 )
 # Local state at the top of a checkout that no source release contains.
 NOT_SOURCE = {".git", "build", "dist", "site", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
