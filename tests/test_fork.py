@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from sincpro_async_worker import run_async_task, stats, sync_bridge
+
+from .conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX-only")
 
@@ -97,3 +101,98 @@ def test_a_decorated_function_is_sent_to_a_fork_pool_like_a_plain_function() -> 
         results = pool.map(loop_pid_and_square, range(6), chunksize=1)
     assert [square for _, square in results] == [0, 1, 4, 9, 16, 25]
     assert os.getpid() not in {pid for pid, _ in results}
+
+
+# Issue 9 item 7: a child forked while other threads of the parent are inside its futures'
+# methods must never wait on a lock one of them held at the fork. The scenario runs in a
+# fresh interpreter, so that a hang costs that process (killed at the timeout), not pytest.
+FORK_UNDER_CHURN = """
+import asyncio, concurrent.futures, os, signal, sys, threading, time, warnings
+
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+from sincpro_async_worker import configure, run_async_task
+
+if sys.argv[1] == "uvloop":
+    import uvloop
+    configure(loop_factory=uvloop.new_event_loop)
+else:
+    configure(loop_factory=asyncio.new_event_loop)
+
+FORKS = 100
+CHILD_DEADLINE = 5.0  # a child makes one call: a few milliseconds when nothing hangs
+stop = threading.Event()
+errors = []
+
+async def pending_for_a_while(i):
+    await asyncio.sleep(0.01)
+    return i
+
+def churn(k):
+    # Fire-and-forget calls whose futures are cancelled, polled and waited on, while
+    # they are pending: at any moment one of these threads may be inside a future's lock.
+    i = k
+    try:
+        while not stop.is_set():
+            i += 4
+            future = run_async_task(pending_for_a_while(i), fire_and_forget=True)
+            if i % 3 == 0:
+                future.cancel()
+            elif i % 3 == 1:
+                while not future.done():
+                    pass
+            try:
+                future.result(timeout=10)
+            except concurrent.futures.CancelledError:
+                pass
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+run_async_task(asyncio.sleep(0), timeout=10)  # the parent's worker runs before the forks
+threads = [threading.Thread(target=churn, args=(k,)) for k in range(4)]
+for thread in threads:
+    thread.start()
+forks = hung = failed = 0
+try:
+    while forks < FORKS and hung < 3:  # three hangs tell enough; stop within the budget
+        forks += 1
+        pid = os.fork()
+        if pid == 0:
+            code = 3
+            try:
+                answer = run_async_task(asyncio.sleep(0, "child"), timeout=CHILD_DEADLINE)
+                code = 0 if answer == "child" else 1
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + CHILD_DEADLINE
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                failed += os.waitstatus_to_exitcode(status) != 0
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                hung += 1
+                break
+            time.sleep(0.001)
+finally:
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+print(f"forks={forks} hung={hung} failed={failed} churn_errors={errors}")
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_children_forked_while_threads_use_futures_never_hang(loop: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_UNDER_CHURN, loop],
+        capture_output=True,
+        text=True,
+        timeout=55,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "forks=100 hung=0 failed=0 churn_errors=[]", result.stderr

@@ -536,3 +536,129 @@ def test_shutdown_with_an_infinite_timeout_waits_for_pending_work_without_limit(
     shutdown(math.inf)
     assert pending.result(0) == "drained"
     assert worker_threads() == []
+
+
+# -- issue 9 item 8: concurrent shutdowns, and what exit says --------------------------------
+
+
+def test_a_second_shutdown_waits_for_the_first_and_the_next_call_then_works() -> None:
+    gate, drained = threading.Event(), threading.Event()
+
+    async def drains_when_released() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 10)
+        drained.set()
+
+    run_async_task(drains_when_released(), fire_and_forget=True)
+    old = runtime.existing_worker()
+    assert old is not None
+    first = threading.Thread(target=shutdown, kwargs={"timeout": 10})
+    first.start()
+    while old.is_running():  # until the first shutdown() has begun draining
+        time.sleep(0.001)
+    seen: dict[str, object] = {}
+
+    def second_caller() -> None:
+        try:
+            shutdown(timeout=10)
+            seen["drained"] = drained.is_set()
+            seen["worker threads"] = worker_threads()
+            seen["next call"] = run_async_task(asyncio.sleep(0, "fresh"), timeout=10)
+        except BaseException as exc:
+            seen["error"] = repr(exc)
+
+    second = threading.Thread(target=second_caller)
+    second.start()
+    # A second shutdown() that did not wait would be back long before this; one that
+    # waits stays until the gate opens, however long this is.
+    second.join(0.5)
+    returned_early = not second.is_alive()
+    gate.set()
+    second.join(20)
+    first.join(20)
+    assert not returned_early, seen
+    assert seen == {"drained": True, "worker threads": [], "next call": "fresh"}
+    assert runtime.existing_worker() is not old
+
+
+def test_a_second_shutdown_gives_up_after_its_own_timeout_while_the_first_drains() -> None:
+    gate = threading.Event()
+
+    async def drains_when_released() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30)
+
+    run_async_task(drains_when_released(), fire_and_forget=True)
+    old = runtime.existing_worker()
+    assert old is not None
+    # No limit: the first drains for as long as the task takes.
+    first = threading.Thread(target=shutdown, kwargs={"timeout": None})
+    first.start()
+    while old.is_running():
+        time.sleep(0.001)
+    second = threading.Thread(target=shutdown, kwargs={"timeout": 1.0})
+    second.start()
+    try:
+        # Its own timeout, plus the second the docs give cancelled tasks to clean up, plus
+        # room for a loaded machine. The bound of a wait, not a measurement.
+        second.join(1.0 + 1.0 + 2.0)
+        gave_up = not second.is_alive()
+        still_draining = first.is_alive()
+    finally:
+        gate.set()
+        first.join(20)
+        second.join(20)
+    assert gave_up, "the second shutdown() waited past its own timeout"
+    assert still_draining
+    assert run_async_task(asyncio.sleep(0, "fresh"), timeout=10) == "fresh"
+
+
+def test_the_exit_warning_names_the_grace_period_that_was_configured() -> None:
+    result = run_python(
+        """
+        import asyncio, logging
+        from sincpro_async_worker import configure, run_async_task
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=2.0)
+
+        async def outlives_the_grace_period():
+            await asyncio.sleep(30)
+
+        run_async_task(outlives_the_grace_period(), fire_and_forget=True)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "WARNING Cancelled outlives_the_grace_period at shutdown: it did not finish within "
+        "the 2.0 s grace period"
+    ]
+
+
+@pytest.mark.parametrize("keeps_the_future", [True, False], ids=["future-kept", "future-dropped"])
+def test_a_task_that_ignores_cancellation_at_exit_is_reported_once(keeps_the_future: bool) -> None:
+    # One line, from the library. Not also asyncio's "Task was destroyed but it is
+    # pending!", nor a "never retrieved" report of the failure the caller's future got
+    # when the worker stopped without it: the task was reported already.
+    result = run_python(
+        f"""
+        import asyncio
+        from sincpro_async_worker import configure, run_async_task
+
+        configure(exit_grace_period=0.2)
+
+        async def ignores_cancellation():
+            while True:
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    pass
+
+        future = run_async_task(ignores_cancellation(), fire_and_forget=True)
+        if not {keeps_the_future}:
+            del future
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Abandoned ignores_cancellation at shutdown: ")
+    assert "ignored its cancellation" in lines[0]

@@ -167,7 +167,9 @@ class EventLoop:
                     )
                 except RuntimeError:  # closed: the thread is on its way out already
                     pass
-        limit = None if timeout is None else timeout + 2 * CANCEL_GRACE + _JOIN_TIMEOUT
+        # The drain's own bound; a second caller waits for it within its timeout only.
+        margin = 2 * CANCEL_GRACE + _JOIN_TIMEOUT if first else CANCEL_GRACE
+        limit = None if timeout is None else timeout + margin
         if not stopped.wait(None if limit is None else min(limit, threading.TIMEOUT_MAX)):
             if first:
                 logger.warning(

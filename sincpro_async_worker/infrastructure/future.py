@@ -41,6 +41,7 @@ T = TypeVar("T")
 #: Held for a few bytecodes at a time, never while calling out.
 _lock = threading.Lock()
 _DONE = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
+_SETTABLE = frozenset((PENDING, RUNNING))
 _CANCELLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED))
 
 
@@ -128,8 +129,7 @@ class TaskFuture(concurrent.futures.Future[T]):
             if self._state not in _CANCELLED:
                 cond = self._condition
                 with cond:
-                    if self._state not in _DONE:
-                        cond.wait(timeout)
+                    cond.wait_for(self.done, timeout)
             if self._state in _CANCELLED:
                 raise concurrent.futures.CancelledError()
             if self._state != FINISHED:
@@ -151,16 +151,11 @@ class TaskFuture(concurrent.futures.Future[T]):
 
     def cancel(self) -> bool:
         """Cancel the future and its task on the loop; False once it has an outcome."""
-        with _lock:
-            state = self._state
-            if state in (RUNNING, FINISHED):
-                return False
-            if state != PENDING:
-                return True
-            # Straight to "notified": no executor will call set_running_or_notify_cancel().
-            self._state = CANCELLED_AND_NOTIFIED
-            cond = self._cond
-        self._wake(cond, "add_cancelled")
+        # Straight to "notified": no executor will call set_running_or_notify_cancel().
+        found = self._change({PENDING}, CANCELLED_AND_NOTIFIED, "add_cancelled")
+        if found != PENDING:
+            return found in _CANCELLED
+        self._run_callbacks()
         task, self._task = self._task, None
         if task is not None:
             task.cancel_from_owner()
@@ -168,19 +163,12 @@ class TaskFuture(concurrent.futures.Future[T]):
 
     def set_running_or_notify_cancel(self) -> bool:
         """Claim the future for delivering an outcome: False if its owner cancelled it."""
-        with _lock:
-            state = self._state
-            if state == PENDING:
-                self._state = RUNNING
-                return True
-            if state == CANCELLED_AND_NOTIFIED:
-                return False
-            if state != CANCELLED:
-                raise RuntimeError(f"Future in unexpected state: {state}")
-            self._state = CANCELLED_AND_NOTIFIED
-            cond = self._cond
-        self._wake(cond, "add_cancelled", callbacks=False)
-        return False
+        found = self._change({PENDING}, RUNNING, None)
+        if found == CANCELLED:
+            self._change({CANCELLED}, CANCELLED_AND_NOTIFIED, "add_cancelled")
+        elif found not in (PENDING, CANCELLED_AND_NOTIFIED):
+            raise RuntimeError(f"Future in unexpected state: {found}")
+        return found == PENDING
 
     def set_result(self, result: T) -> None:
         self._finish(result, None, "add_result")
@@ -206,24 +194,44 @@ class TaskFuture(concurrent.futures.Future[T]):
             self._run_callbacks()
 
     def _finish(self, result: Any, exc: BaseException | None, event: str) -> None:
-        with _lock:
-            if self._state in _DONE:
-                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
-            self._result, self._exception, self._state = result, exc, FINISHED
-            cond = self._cond
+        found = self._change(_SETTABLE, FINISHED, event, result, exc)
+        if found not in _SETTABLE:  # raised outside the locks: repr() takes the condition
+            raise concurrent.futures.InvalidStateError(f"{found}: {self!r}")
         self._task = None
-        self._wake(cond, event)
+        self._run_callbacks()
 
-    def _wake(
-        self, cond: threading.Condition | None, event: str, *, callbacks: bool = True
-    ) -> None:
-        if cond is not None:
-            with cond:
-                for waiter in self._waiter_list or ():
-                    getattr(waiter, event)(self)
-                cond.notify_all()
-        if callbacks:
-            self._run_callbacks()
+    def _change(
+        self,
+        allowed: frozenset[str] | set[str],
+        new: str,
+        event: str | None,
+        result: Any = None,
+        exc: BaseException | None = None,
+    ) -> str:
+        """Move to `new` if the state is one of `allowed`; return the state found.
+
+        wait() and as_completed() read the state under the condition and count on it not
+        changing meanwhile, so once a condition exists every change holds it, and tells
+        the waiters under it. Before, the module lock orders the change against the
+        condition's creation, and nobody can be waiting.
+        """
+        if self._cond is None:
+            with _lock:
+                if self._cond is None:
+                    found = self._state
+                    if found in allowed:
+                        self._result, self._exception, self._state = result, exc, new
+                    return found
+        cond = self._condition
+        with cond, _lock_now():
+            found = self._state
+            if found in allowed:
+                self._result, self._exception, self._state = result, exc, new
+                if event is not None:  # claiming it (RUNNING) is no news to a waiter
+                    for waiter in self._waiter_list or ():
+                        getattr(waiter, event)(self)
+                    cond.notify_all()
+        return found
 
     def _run_callbacks(self) -> None:
         callbacks, self._callbacks = self._callbacks, None
@@ -258,6 +266,10 @@ class _UnretrievedFailure:
                 self.name,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
+
+
+def _lock_now() -> threading.Lock:
+    return _lock  # the current one: a forked child replaces it
 
 
 def _new_lock_in_child() -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..exceptions import WorkerNotRunningError
 from .checks import discard, finished_coroutine_error
 from .future import TaskFuture
 from .monitor import StepMonitor, TimedCoroutine, coroutine_name
@@ -293,5 +294,7 @@ class Spawn(Job):
             worker.count(self.counter(error))
             if error is None:
                 future.set_result(result)
+            elif isinstance(error, WorkerNotRunningError):
+                future.set_exception(error)  # shutdown() has logged the task by name
             else:
                 future.fail(error, coroutine_name(self.coro))
