@@ -17,10 +17,12 @@ import contextlib
 import copy
 import functools
 import inspect
+import sys
 import typing
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from types import FrameType
 from typing import Any, Concatenate, Protocol, SupportsIndex, TypeVar, overload
 
 import wrapt
@@ -234,10 +236,20 @@ def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if not warned and blocks_a_running_loop():
             warned.append(True)
-            warnings.warn(loop_blocking_warning(f"{name}()", f"{name}.aio"), stacklevel=2)
+            warning = loop_blocking_warning(f"{name}()", f"{name}.aio")
+            warnings.warn(warning, stacklevel=_outside_this_module())
         return blocking(wrapped(*args, **kwargs), timeout)
 
     return call
+
+
+def _outside_this_module() -> int:
+    """The stack level of the first frame outside this module: the call being warned of."""
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _aio(kind: str, func: Any, timeout: float | None) -> Any:
