@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import gc
 import logging
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -34,6 +35,7 @@ DEFAULT_SLOW_TASK_THRESHOLD = 0.25
 #: The loop thread's CPU clock is a system call (about 1 us here, 20 times the wall
 #: clock): it is read at most this often, at the start of a step, and once more at the
 #: end of a step that ran long. The CPU figure of a report is high by at most this much.
+#: The count of full garbage collections is read along with it.
 _CPU_READ_INTERVAL = 0.01
 
 _perf_counter = time.perf_counter
@@ -46,12 +48,19 @@ class StepMonitor:
     Used on the loop thread only.
     """
 
-    __slots__ = ("cpu", "cpu_read_at", "threshold")
+    __slots__ = ("cpu", "cpu_read_at", "full_collections", "threshold")
 
     def __init__(self, threshold: float) -> None:
         self.threshold: float = threshold
         self.cpu_read_at: float = -_CPU_READ_INTERVAL
         self.cpu: float = 0.0
+        self.full_collections: int = 0
+
+    def read_clocks(self, now: float) -> None:
+        """Note the loop thread's CPU clock, and how many full collections have run."""
+        self.cpu_read_at = now
+        self.cpu = _thread_time()
+        self.full_collections = _full_collections()
 
     def task_factory(
         self, loop: asyncio.AbstractEventLoop, coro: Any, **options: Any
@@ -72,6 +81,15 @@ class StepMonitor:
             label = (
                 name if task is None or task.get_name() == name else f"{task.get_name()} ({name})"
             )
+            if cpu < (ended - started) / 2 and _full_collections() != self.full_collections:
+                # Off the CPU while a full collection ran: most likely this step waited for
+                # the GIL while another thread collected, which is no fault of the task.
+                logger.debug(
+                    "%s waited %.3f s in one step while a full garbage collection ran",
+                    label,
+                    ended - started,
+                )
+                return
             logger.warning(
                 "%s blocked the event loop for %.3f s in one step, %.3f s of it running on a "
                 "CPU; no other task or caller could run meanwhile (move blocking work to "
@@ -82,6 +100,11 @@ class StepMonitor:
             )
         except Exception:
             logger.debug("Could not report a step that blocked the event loop", exc_info=True)
+
+
+def _full_collections() -> int:
+    collections: int = gc.get_stats()[-1]["collections"]
+    return collections
 
 
 def coroutine_name(coro: object) -> str:
@@ -130,8 +153,7 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
                 return self.ended(exc)
         started = _perf_counter()
         if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
-            monitor.cpu_read_at = started
-            monitor.cpu = _thread_time()
+            monitor.read_clocks(started)
         try:
             result = step(value)
         except BaseException as exc:
