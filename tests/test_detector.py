@@ -9,7 +9,6 @@ being detected, not a way to wait for something.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import re
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 
 from sincpro_async_worker import configure, run_async_task
 
-from .conftest import LOGGER
+from .conftest import LOGGER, run_python
 
 REPORT = re.compile(
     r"^(?P<who>.+) blocked the event loop for (?P<wall>\d+\.\d+) s in one step, "
@@ -259,22 +258,36 @@ async def no_op() -> None:
     pass
 
 
-def test_many_tiny_tasks_on_a_starved_machine_are_not_reported(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_many_tiny_tasks_on_a_starved_machine_are_not_reported() -> None:
     # The default threshold. Two processes keep the CPUs busy: the loop thread is
     # preempted, and the cyclic collector runs over 100,000 live futures, yet no one
-    # step of a no-op holds the loop for a quarter of a second.
+    # step of a no-op holds the loop for a quarter of a second. In a fresh interpreter,
+    # as a program would run it: the heap this test suite has built up by then is not
+    # part of the scenario (its full collections are another matter, see monitor.py).
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
-        with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = run_python(
+            """
+            import asyncio, concurrent.futures, logging
+            from sincpro_async_worker import run_async_task
+
+            logging.basicConfig(level=logging.WARNING)
+
+            async def no_op():
+                return None
+
             futures = [run_async_task(no_op(), fire_and_forget=True) for _ in range(100_000)]
-            done, not_done = concurrent.futures.wait(futures, timeout=50)
-        assert not not_done
-        assert all(future.result() is None for future in done)
+            done, not_done = concurrent.futures.wait(futures, timeout=40)
+            assert not not_done and all(f.result() is None for f in done)
+            print("done", len(done))
+            """,
+            timeout=50,
+        )
         assert [burner.poll() for burner in burners] == [None, None]  # burning all along
     finally:
         for burner in burners:
             burner.kill()
             burner.wait()
-    assert reports(caplog) == []
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["done", "100000"]
+    assert result.stderr == "", result.stderr
