@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fractions
+import gc
 import math
 import traceback
 from collections.abc import Generator
@@ -130,3 +131,33 @@ def test_any_real_number_is_a_timeout_and_beyond_any_wait_means_no_limit(
 ) -> None:
     outcome = run_async_task(double(1), timeout=timeout, fire_and_forget=fire_and_forget)
     assert (outcome.result(10) if isinstance(outcome, concurrent.futures.Future) else outcome) == 2
+
+
+def _call_and_drop(fire_and_forget: bool, fails: bool) -> None:
+    """One call whose outcome is read and then dropped, leaving nothing that refers to it."""
+    coro = explode() if fails else double(1)
+    try:
+        if fire_and_forget:
+            run_async_task(coro, fire_and_forget=True).result(5)
+        else:
+            run_async_task(coro, timeout=5)
+    except Boom:
+        pass
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["returns", "raises"])
+@pytest.mark.parametrize("fire_and_forget", [False, True], ids=["blocking", "fire-and-forget"])
+def test_a_finished_call_is_freed_without_the_garbage_collector(
+    fire_and_forget: bool, fails: bool
+) -> None:
+    # A reference cycle would keep each call's task, job and coroutine alive until the
+    # next collection, and make every collection of a busy process slower.
+    _call_and_drop(fire_and_forget, fails)  # warm-up: first-use objects live on
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            _call_and_drop(fire_and_forget, fails)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -176,10 +176,23 @@ class TaskFuture(concurrent.futures.Future[T]):
     def set_exception(self, exception: BaseException | None) -> None:
         self._finish(None, exception, "add_exception")
 
-    def fail(self, exc: BaseException, name: str) -> None:
-        """Set the exception, watched by a guard that logs it if nobody ever looks."""
-        self._failure = _UnretrievedFailure(exc, name)
-        self._finish(None, exc, "add_exception")
+    def settle(self, result: Any, exc: BaseException | None, name: str | None = None) -> bool:
+        """Deliver a task's outcome in one state change; False if it was cancelled first.
+
+        A failure of the task `name` is watched by a guard that logs it if nobody ever
+        looks at it.
+        """
+        if exc is not None and name is not None:
+            self._failure = _UnretrievedFailure(exc, name)
+        event = "add_result" if exc is None else "add_exception"
+        if self._change(_SETTABLE, FINISHED, event, result, exc) not in _SETTABLE:
+            if self._failure is not None:
+                self._failure.retrieved = True  # its owner cancelled it: nothing to report
+                self._failure = None
+            return False
+        self._task = None
+        self._run_callbacks()
+        return True
 
     def fail_after_fork(self, exc: BaseException) -> None:
         """In a forked child: fail without taking any lock a parent thread may have held.

@@ -43,7 +43,7 @@ class Owner(Protocol):
     @property
     def monitor(self) -> StepMonitor | None: ...
     def post(self, callback: Callable[..., object], *args: Any) -> None: ...
-    def count(self, counter: str) -> None: ...
+    def count(self, counter: str, by: int = 1) -> None: ...
     def run_queued(self) -> None: ...
 
 
@@ -111,7 +111,7 @@ class Job(TimedCoroutine[Any]):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        super().__init__(coro, worker.monitor)
+        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super() here
         self.worker: Owner = worker
         self.timeout: float | None = timeout
         self.context: contextvars.Context = _copy_context() if context is None else context
@@ -124,12 +124,12 @@ class Job(TimedCoroutine[Any]):
 
     # -- on the loop thread ------------------------------------------------------------
 
-    def ended(self, exc: BaseException) -> Any:
+    def ended(self, exc: BaseException) -> BaseException:
         """The user's coroutine returned (StopIteration) or raised: settle the job."""
         if type(exc) is StopIteration:
             if self.reason is None:
                 self.settle(exc.value, None)
-                raise exc
+                return exc
             error: BaseException | None = None
         elif isinstance(exc, asyncio.CancelledError):
             error = None
@@ -145,8 +145,8 @@ class Job(TimedCoroutine[Any]):
             error = _cancelled()
         self.settle(None, error)
         if isinstance(exc, asyncio.CancelledError):
-            raise exc  # the task ends cancelled, as asyncio expects
-        raise StopIteration  # the outcome has been delivered: the task itself ends quietly
+            return exc  # the task ends cancelled, as asyncio expects
+        return StopIteration()  # the outcome has been delivered: the task ends quietly
 
     def unwanted(self) -> bool:
         """Whether a queued job must not start: cancelled (or timed out) already."""
@@ -222,7 +222,7 @@ class Call(Job):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        super().__init__(coro, worker, timeout, context)
+        Job.__init__(self, coro, worker, timeout, context)
         self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
         self.done: threading.Lock = threading.Lock()
         self.done.acquire()
@@ -267,7 +267,7 @@ class Spawn(Job):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        super().__init__(coro, worker, timeout, context)
+        Job.__init__(self, coro, worker, timeout, context)
         self.future: TaskFuture[Any] = TaskFuture(self)
         self.timer: asyncio.TimerHandle | None = None
 
@@ -288,13 +288,11 @@ class Spawn(Job):
         if isinstance(error, concurrent.futures.CancelledError):
             worker.count("cancelled")
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
-        elif not future.set_running_or_notify_cancel():
-            worker.count("cancelled")  # its owner cancelled it first, and saw that
-        else:
-            worker.count(self.counter(error))
-            if error is None:
-                future.set_result(result)
-            elif isinstance(error, WorkerNotRunningError):
-                future.set_exception(error)  # shutdown() has logged the task by name
-            else:
-                future.fail(error, coroutine_name(self.coro))
+            return
+        counter = self.counter(error)
+        worker.count(counter)  # first: whoever the future wakes may read stats()
+        # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
+        watch = error is not None and not isinstance(error, WorkerNotRunningError)
+        if not future.settle(result, error, coroutine_name(self.coro) if watch else None):
+            worker.count(counter, -1)  # its owner cancelled it first, and saw that
+            worker.count("cancelled")

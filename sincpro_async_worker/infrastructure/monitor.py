@@ -20,7 +20,7 @@ import collections.abc
 import gc
 import logging
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
 __all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "StepMonitor", "TimedCoroutine", "coroutine_name"]
@@ -130,13 +130,33 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
         self.coro: Coroutine[Any, Any, T] = coro
         self.monitor: StepMonitor | None = monitor
 
-    def send(self, value: Any) -> Any:
-        return self._advance(self.coro.send, value)
+    def send(self, value: Any, _throw: tuple[Any, ...] | None = None) -> Any:
+        # One frame for both send() and throw(): a step is one call deep, not two.
+        coro, monitor = self.coro, self.monitor
+        if monitor is None:
+            try:
+                return coro.send(value) if _throw is None else coro.throw(*_throw)
+            except BaseException as exc:
+                raise self.ended(exc)  # noqa: B904  # here, where `exc` is cleared: no cycle
+        started = _perf_counter()
+        if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
+            monitor.read_clocks(started)
+        try:
+            result = coro.send(value) if _throw is None else coro.throw(*_throw)
+        except BaseException as exc:
+            # Timed before the outcome is delivered: whoever waits for it sees the report.
+            ended = _perf_counter()
+            if ended - started >= monitor.threshold:
+                monitor.report(started, ended, coro)
+            raise self.ended(exc)  # noqa: B904  # the outcome, not a new error
+        ended = _perf_counter()
+        if ended - started >= monitor.threshold:
+            monitor.report(started, ended, coro)
+        return result
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None and tb is None:
-            return self._advance(self.coro.throw, typ)  # how asyncio throws: one exception
-        return self._advance(lambda _: self.coro.throw(typ, val, tb), None)
+        # asyncio throws one exception; the three-argument form is deprecated.
+        return self.send(None, (typ,) if val is None and tb is None else (typ, val, tb))
 
     def close(self) -> None:
         self.coro.close()
@@ -144,32 +164,14 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.coro.__await__()
 
-    def _advance(self, step: Callable[[Any], Any], value: Any) -> Any:
-        monitor = self.monitor
-        if monitor is None:
-            try:
-                return step(value)
-            except BaseException as exc:
-                return self.ended(exc)
-        started = _perf_counter()
-        if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
-            monitor.read_clocks(started)
-        try:
-            result = step(value)
-        except BaseException as exc:
-            # Timed before the outcome is delivered: whoever waits for it sees the report.
-            ended = _perf_counter()
-            if ended - started >= monitor.threshold:
-                monitor.report(started, ended, self.coro)
-            return self.ended(exc)
-        ended = _perf_counter()
-        if ended - started >= monitor.threshold:
-            monitor.report(started, ended, self.coro)
-        return result
+    def ended(self, exc: BaseException) -> BaseException:
+        """The coroutine returned (`StopIteration`) or raised `exc`: what the task gets.
 
-    def ended(self, exc: BaseException) -> Any:
-        """The coroutine returned (`StopIteration`) or raised `exc`: pass it on to the task."""
-        raise exc
+        Returned, not raised: a frame that raised its own argument would sit on that
+        exception's traceback and keep it, and everything it refers to, in a reference
+        cycle that only the garbage collector frees.
+        """
+        return exc
 
     # What asyncio (task repr, stack) and inspect (getcoroutinestate) read of a coroutine.
     # (A class cannot give its instances a `__qualname__`; asyncio falls back to `__name__`.)

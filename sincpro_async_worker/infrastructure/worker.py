@@ -35,6 +35,10 @@ T = TypeVar("T")
 
 #: A caller waiting for an in-flight slot checks this often that the worker still runs.
 _SLOT_RECHECK = 0.5
+#: Jobs turned into tasks per loop callback. The loop runs those tasks before it takes
+#: the next batch, so a burst of submissions never has more than this many tasks made and
+#: not yet run (each a Task, a handle and a weak reference for the collector to scan).
+_BATCH = 100
 
 _RUNNING_LOOP = LoopState.RUNNING
 _STOPPING_LOOP = LoopState.STOPPING
@@ -309,7 +313,7 @@ class Worker:
         queue, counts, pending = self._queue, self._counts, self.pending
         loop = asyncio.get_running_loop()
         try:
-            for _ in range(len(queue)):
+            for _ in range(min(len(queue), _BATCH)):
                 try:
                     job = queue.popleft()
                 except IndexError:  # a submitter racing shutdown() took its job back
@@ -332,8 +336,8 @@ class Worker:
                 self._wakeup_pending = True
                 loop.call_soon(self.run_queued)
 
-    def count(self, counter: str) -> None:
-        self._counts[counter] += 1
+    def count(self, counter: str, by: int = 1) -> None:
+        self._counts[counter] += by
 
     def _loop_thread_ended(self) -> None:
         """Loop thread, last act: fail every job the closed loop can no longer resolve."""
