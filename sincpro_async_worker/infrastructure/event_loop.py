@@ -1,10 +1,8 @@
 """One asyncio event loop running forever in one named daemon thread.
 
-This module owns the loop's whole lifecycle, as one `LoopState`: creating the loop
-(through a configurable factory), keeping it alive when a callback lets `SystemExit` or
-`KeyboardInterrupt` escape, draining and cancelling its tasks at shutdown, and closing it
-properly (async generators, the default executor). It knows nothing about how work is
-submitted; that is the worker's job.
+Its whole lifecycle, as one `LoopState`: made by a configurable factory, kept alive when a
+callback lets `SystemExit` or `KeyboardInterrupt` escape, drained and cancelled at shutdown,
+closed properly. How work is submitted is the worker's business, not this module's.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
 from .checks import as_coroutine, bounded, discard
-from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name
+from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, describe_task
 
 __all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
 
@@ -60,10 +58,8 @@ class LoopState(enum.Enum):
 class EventLoop:
     """An asyncio event loop running in a background daemon thread.
 
-    Thread-safety: every public method may be called from any thread. `start()` and
-    `shutdown()` are idempotent; a second `shutdown()` made while the first drains waits
-    for it. `shutdown()` refuses to run on the loop's own thread, where joining the thread
-    would deadlock.
+    Every public method may be called from any thread; `start()` and `shutdown()` are
+    idempotent, and `shutdown()` refuses the loop's own thread, which it would join.
     """
 
     def __init__(
@@ -88,8 +84,6 @@ class EventLoop:
         self.thread_id: int | None = None
         self._reported: set[int] = set()  # ids of tasks shutdown() already logged
         self._drainer: asyncio.Task[None] | None = None
-
-    # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the thread and wait until its loop is running.
@@ -138,19 +132,15 @@ class EventLoop:
             self.state = LoopState.RUNNING
 
     def is_running(self) -> bool:
-        """Whether the loop runs and takes work from any thread."""
         return self.state is LoopState.RUNNING
 
     def shutdown(self, timeout: float | None = 5.0, *, grace: float | None = None) -> None:
         """Drain, cancel, close and join, in that order. Idempotent.
 
-        Tasks on the loop get up to `timeout` seconds (`None`: no limit) to finish; the
-        rest are cancelled and get one more second to run their cleanup, and each is
-        logged once at WARNING by name (`grace`, if given, is the grace period the log
-        names: at exit, part of it was spent earlier). Then async generators are
-        finalised, the default executor is shut down, the loop is closed and the thread
-        joined. A call made while another drains waits for that one, within its own
-        `timeout`.
+        Tasks get up to `timeout` s (`None`: no limit) to finish; the rest are cancelled,
+        get one more second for their cleanup, and are logged by name at WARNING (naming
+        `grace` as the grace period, if given: at exit part of it was spent earlier).
+        A call made while another drains waits for it, within its own `timeout`.
         """
         self.refuse_loop_thread("shutdown()")
         with self._lock:
@@ -192,10 +182,7 @@ class EventLoop:
             )
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for every task on the loop to finish; True if they did.
-
-        Nothing is cancelled and the loop keeps running. Refused on the loop's thread.
-        """
+        """Wait up to `timeout` s for every task on the loop to finish (cancelling none)."""
         self.refuse_loop_thread("wait_idle()")
         loop = self._loop
         if loop is None or self.state is not LoopState.RUNNING:
@@ -206,7 +193,7 @@ class EventLoop:
         except (RuntimeError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             return False
 
-    # -- the original EventLoop API ------------------------------------------------------
+    # The original EventLoop API, which started its loop on first use.
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -217,11 +204,7 @@ class EventLoop:
         return loop
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop, started first if need be.
-
-        On the loop's own thread it never starts anything: there the loop is running,
-        or draining, and its own tasks may still submit to it.
-        """
+        """The running loop, started first if need be (never from the loop's own thread)."""
         if not self.is_running():
             if threading.get_ident() == self.thread_id and self.state is LoopState.STOPPING:
                 return self.loop  # its own tasks may still submit while it drains
@@ -231,11 +214,9 @@ class EventLoop:
     def run_coroutine(
         self, coro: Awaitable[T], timeout: float | None = None
     ) -> concurrent.futures.Future[T]:
-        """Schedule `coro` (any awaitable) with plain `asyncio.run_coroutine_threadsafe`.
+        """Schedule `coro` (any awaitable) with `asyncio.run_coroutine_threadsafe`.
 
-        Kept for code written against the original `EventLoop` class, which started its
-        loop on first use, as this does; the worker uses its own, faster path. `timeout`
-        bounds the task itself.
+        `timeout` bounds the task itself. The worker has a faster path of its own.
         """
         task = as_coroutine(coro, "EventLoop.run_coroutine")
         try:
@@ -246,8 +227,6 @@ class EventLoop:
         if timeout is not None:
             task = bounded(task, timeout)
         return asyncio.run_coroutine_threadsafe(task, loop)
-
-    # -- the loop thread -----------------------------------------------------------------
 
     def _run(
         self, ready: threading.Event, failure: list[BaseException], stopped: threading.Event
@@ -340,20 +319,16 @@ class EventLoop:
             if pending:
                 _, stubborn = await asyncio.wait(pending, timeout=CANCEL_GRACE)
             for task in pending:
-                if task in stubborn:
+                ignored = task in stubborn
+                if ignored:
                     self._reported.add(id(task))
-                    logger.warning(
-                        "Abandoned %s at shutdown: it did not finish within the %s s grace "
-                        "period and ignored its cancellation",
-                        describe_task(task),
-                        grace,
-                    )
-                else:
-                    logger.warning(
-                        "Cancelled %s at shutdown: it did not finish within the %s s grace period",
-                        describe_task(task),
-                        grace,
-                    )
+                logger.warning(
+                    "%s %s at shutdown: it did not finish within the %s s grace period%s",
+                    "Abandoned" if ignored else "Cancelled",
+                    describe_task(task),
+                    grace,
+                    " and ignored its cancellation" if ignored else "",
+                )
         finally:
             asyncio.get_running_loop().stop()
 
@@ -372,10 +347,3 @@ class EventLoop:
             logger.debug("Error while closing the event loop", exc_info=True)
         finally:
             asyncio.set_event_loop(None)
-
-
-def describe_task(task: asyncio.Task[Any]) -> str:
-    """Name a task the way a user recognises it: by its coroutine, and its own name."""
-    name = task.get_name()
-    coro_name = coroutine_name(task.get_coro())
-    return name if coro_name == name else f"{coro_name} ({name})"

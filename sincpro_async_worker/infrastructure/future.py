@@ -1,17 +1,15 @@
 """`TaskFuture`: the `concurrent.futures.Future` that fire-and-forget calls return.
 
 A stock `Future` builds a `threading.Condition` in its constructor: about 1.4 kB and six
-objects the cyclic garbage collector tracks, for every task, though most futures are only
-ever read once they are done. A `TaskFuture` builds its condition the first time something
-waits on it. Its state changes (set, cancel, claim) take one short module-wide lock
-instead, and reading a finished future takes none.
+objects for the garbage collector to track, per task, though most futures are only read
+once done. A `TaskFuture` builds it the first time something waits; until then its state
+changes take one short module-wide lock, and reading a finished future takes none.
 
-`concurrent.futures.wait()`, `as_completed()` and the base class reach the condition only
-through `self._condition` and the waiter list only through `self._waiters`, so both are
-lazy properties here; `tests/test_future.py` fails loudly if a Python version changes the
-base class's private attributes. Every state change reads `_cond` under the module lock
-after writing the state, and the condition is published under that same lock, so a waiter
-either finds the future finished or is woken through the condition.
+`wait()`, `as_completed()` and the base class reach the condition only through
+`self._condition` and the waiter list only through `self._waiters`, both lazy properties
+here (`tests/test_future.py` fails loudly if a Python changes them). The condition is
+published under the module lock, and a change made without it checks under that lock that
+there is none, so a waiter either finds the future finished or is woken.
 """
 
 from __future__ import annotations
@@ -54,9 +52,8 @@ class Canceller(Protocol):
 class TaskFuture(concurrent.futures.Future[T]):
     """The future of one fire-and-forget task; a real `concurrent.futures.Future`.
 
-    `cancel()` also cancels the task on the loop. A failure that nobody retrieves (through
-    `result()` or `exception()`) is logged once, with its traceback, when the future is
-    garbage collected, the way asyncio reports a task exception that was never retrieved.
+    `cancel()` also cancels the task. A failure nobody retrieves (`result()`,
+    `exception()`) is logged with its traceback when the future is freed, as asyncio does.
     """
 
     __slots__ = (
@@ -96,8 +93,6 @@ class TaskFuture(concurrent.futures.Future[T]):
         if waiters is None:
             waiters = self._waiter_list = []
         return waiters
-
-    # -- reading ---------------------------------------------------------------------
 
     def done(self) -> bool:
         return self._state in _DONE
@@ -147,8 +142,6 @@ class TaskFuture(concurrent.futures.Future[T]):
                 return
         self._call(fn)
 
-    # -- state changes ----------------------------------------------------------------
-
     def cancel(self) -> bool:
         """Cancel the future and its task on the loop; False once it has an outcome."""
         # Straight to "notified": no executor will call set_running_or_notify_cancel().
@@ -197,8 +190,7 @@ class TaskFuture(concurrent.futures.Future[T]):
     def fail_after_fork(self, exc: BaseException) -> None:
         """In a forked child: fail without taking any lock a parent thread may have held.
 
-        The child has one thread, so nobody waits on the condition (dropped, like the
-        waiters of the parent's threads); the next wait builds a fresh one.
+        Nobody in the child waits on the condition: dropped, the next wait builds one.
         """
         self._cond = self._waiter_list = None
         self._task = None
@@ -223,9 +215,8 @@ class TaskFuture(concurrent.futures.Future[T]):
     ) -> str:
         """Move to `new` if the state is one of `allowed`; return the state found.
 
-        wait() and as_completed() read the state under the condition and count on it not
-        changing meanwhile, so once a condition exists every change holds it, and tells
-        the waiters under it. Before, the module lock orders the change against the
+        Once a condition exists every change holds it and tells the waiters under it
+        (`wait()` counts on that); before, the module lock orders the change against the
         condition's creation, and nobody can be waiting.
         """
         if self._cond is None:
@@ -259,10 +250,7 @@ class TaskFuture(concurrent.futures.Future[T]):
 
 
 class _UnretrievedFailure:
-    """Logs a fire-and-forget failure when its future is freed without anyone reading it.
-
-    Only failed futures carry one, so successful work pays nothing for the check.
-    """
+    """Logs a failure when its future is freed unread; only failed futures carry one."""
 
     __slots__ = ("exc", "name", "retrieved")
 

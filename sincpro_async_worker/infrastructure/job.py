@@ -1,13 +1,11 @@
 """A job: one submitted coroutine, from its submission to the delivery of its outcome.
 
 A job is its task's coroutine: it drives the user's coroutine step by step (timing each
-step, see `monitor`), and when that ends it settles: counts the outcome, then hands it
-over from inside the task, with no extra loop iteration. A blocking caller (`Call`) sleeps
-on a lock the loop releases; a fire-and-forget caller holds a `TaskFuture` (`Spawn`).
-
-Every exception of the user's coroutine goes to its caller and stops there, so a
-`SystemExit` raised by user code never unwinds the loop; only cancellation propagates, so
-asyncio still sees the task as cancelled.
+step, see `monitor`), and when that ends it counts the outcome and hands it over from
+inside the task. A blocking caller (`Call`) sleeps on a lock the loop releases; a
+fire-and-forget caller holds a `TaskFuture` (`Spawn`). Every exception of the user's
+coroutine goes to its caller and stops there (a `SystemExit` never unwinds the loop); only
+cancellation propagates, so asyncio still sees the task as cancelled.
 """
 
 from __future__ import annotations
@@ -95,7 +93,7 @@ def _cancelled() -> concurrent.futures.CancelledError:
 class Job(TimedCoroutine[Any]):
     """One submitted coroutine, from its submission to the delivery of its outcome.
 
-    Its task's coroutine (see the module docstring). `stage` is written by the submitter
+    `stage` is written by the submitter
     from NEW to QUEUED, just before the job joins the queue, and from then on only on the
     loop thread. `reason` is written only on the loop thread, by `cancel()`, and only
     while the job is not DONE: a reason means the library did cancel the task. (When the
@@ -122,8 +120,6 @@ class Job(TimedCoroutine[Any]):
         self.task: asyncio.Task[Any] | None = None
         self.slot: threading.Semaphore | None = None  # the in-flight slot it holds
 
-    # -- on the loop thread ------------------------------------------------------------
-
     def ended(self, exc: BaseException) -> BaseException:
         """The user's coroutine returned (StopIteration) or raised: settle the job."""
         if type(exc) is StopIteration:
@@ -148,8 +144,7 @@ class Job(TimedCoroutine[Any]):
             return exc  # the task ends cancelled, as asyncio expects
         return StopIteration()  # the outcome has been delivered: the task ends quietly
 
-    def unwanted(self) -> bool:
-        """Whether a queued job must not start: cancelled (or timed out) already."""
+    def unwanted(self) -> bool:  # a queued job cancelled (or timed out) already
         return self.reason is not None
 
     def settle_unstarted(self) -> None:

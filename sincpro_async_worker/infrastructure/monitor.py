@@ -1,16 +1,12 @@
 """The blocked-loop detector: every step of every task on the worker loop is timed.
 
-A task's step is the stretch of its code between two awaits; while it runs, nothing else on
-the loop can. Each task's coroutine is driven by a `TimedCoroutine`, which reads the clock
-around every `send()`/`throw()` and reports a step that took longer than the threshold:
-the task, how long the step held the loop, and how much of that the loop thread spent on a
-CPU. Reading the clock in the task itself means no watcher thread, no sampling and no
-guessing who was running: the step that blocked is the one reported, and only that one.
-
-The worker's own tasks are driven by its jobs, which extend `TimedCoroutine`; tasks that
-user code creates on the loop (`asyncio.create_task`, `TaskGroup`, ...) get one through
-the loop's task factory. What it cannot see: plain callbacks (`loop.call_soon`), and a
-step that never returns (it is reported when it does; `shutdown()` names what is left).
+A step is a task's code between two awaits; while it runs, nothing else on the loop can.
+Each task's coroutine is driven by a `TimedCoroutine`, which reads the clock around every
+`send()`/`throw()` and reports a step over the threshold: the task, how long it held the
+loop, and how much of that the loop thread was on a CPU. No watcher thread, no sampling:
+the step that blocked is the one reported. Jobs extend `TimedCoroutine`; tasks that user
+code creates get one from the loop's task factory. Not seen: plain callbacks
+(`loop.call_soon`), and a step that never returns (`shutdown()` names what is left).
 """
 
 from __future__ import annotations
@@ -23,7 +19,13 @@ import time
 from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_SLOW_TASK_THRESHOLD", "StepMonitor", "TimedCoroutine", "coroutine_name"]
+__all__ = [
+    "DEFAULT_SLOW_TASK_THRESHOLD",
+    "StepMonitor",
+    "TimedCoroutine",
+    "coroutine_name",
+    "describe_task",
+]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
@@ -43,10 +45,7 @@ _thread_time = time.thread_time
 
 
 class StepMonitor:
-    """The threshold and the CPU-clock reading the timed steps of one loop share.
-
-    Used on the loop thread only.
-    """
+    """The threshold and CPU-clock reading the timed steps of one loop share (loop thread)."""
 
     __slots__ = ("cpu", "cpu_read_at", "full_collections", "threshold")
 
@@ -71,16 +70,12 @@ class StepMonitor:
     def report(self, started: float, ended: float, coro: Coroutine[Any, Any, Any]) -> None:
         """Log a step that held the loop from `started` to `ended` (perf_counter seconds).
 
-        A diagnostic must never cost the task its outcome: a failure here is logged at
-        DEBUG, and the step's outcome is delivered as usual.
+        A diagnostic must never cost the task its outcome: a failure here goes to DEBUG.
         """
         try:
             cpu = min(max(_thread_time() - self.cpu, 0.0), ended - started)
             task = asyncio.current_task()
-            name = coroutine_name(coro)
-            label = (
-                name if task is None or task.get_name() == name else f"{task.get_name()} ({name})"
-            )
+            label = coroutine_name(coro) if task is None else describe_task(task)
             if cpu < (ended - started) / 2 and _full_collections() != self.full_collections:
                 # Off the CPU while a full collection ran: most likely this step waited for
                 # the GIL while another thread collected, which is no fault of the task.
@@ -115,13 +110,17 @@ def coroutine_name(coro: object) -> str:
     return name if isinstance(name, str) else type(coro).__qualname__
 
 
-class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
-    """Drives `coro` on behalf of its task, timing each step.
+def describe_task(task: asyncio.Task[Any]) -> str:
+    """Name a task the way a user recognises it: by its coroutine, and its own name."""
+    name, coro_name = task.get_name(), coroutine_name(task.get_coro())
+    return name if coro_name == name else f"{coro_name} ({name})"
 
-    A `Coroutine` as asyncio's `Task` sees one: `send`, `throw` and `close` go to the
-    wrapped coroutine, and the attributes `inspect` and asyncio read (`cr_frame`,
-    `cr_running`, ...) are the wrapped coroutine's. `monitor` is None when the detector is
-    off: the steps then run untimed.
+
+class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
+    """Drives `coro` on behalf of its task, timing each step (untimed if `monitor` is None).
+
+    Everything else asyncio and `inspect` read of a coroutine (`cr_frame`, `cr_running`,
+    `__qualname__`, ...) is the wrapped coroutine's.
     """
 
     __slots__ = ("coro", "monitor")
@@ -173,28 +172,5 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
         """
         return exc
 
-    # What asyncio (task repr, stack) and inspect (getcoroutinestate) read of a coroutine.
-    # (A class cannot give its instances a `__qualname__`; asyncio falls back to `__name__`.)
-    @property
-    def __name__(self) -> str:
-        return coroutine_name(self.coro)
-
-    @property
-    def cr_frame(self) -> Any:
-        return getattr(self.coro, "cr_frame", None)
-
-    @property
-    def cr_running(self) -> bool:
-        return bool(getattr(self.coro, "cr_running", False))
-
-    @property
-    def cr_suspended(self) -> bool:
-        return bool(getattr(self.coro, "cr_suspended", False))
-
-    @property
-    def cr_await(self) -> Any:
-        return getattr(self.coro, "cr_await", None)
-
-    @property
-    def cr_code(self) -> Any:
-        return getattr(self.coro, "cr_code", None)
+    def __getattr__(self, name: str) -> Any:  # what the class does not define
+        return getattr(object.__getattribute__(self, "coro"), name)

@@ -1,9 +1,8 @@
 """The one worker of this process: settings, lazy start, shutdown, exit and fork.
 
-All process-wide state lives here and nowhere else. The worker starts on first use under
-a lock (double-checked, so the fast path takes no lock); an exit hook drains it gracefully;
-`os.register_at_fork` gives a forked child a clean slate, so its first call starts the
-child's own worker.
+All process-wide state lives here. The worker starts on first use under a lock
+(double-checked: the fast path takes none), exit hooks drain it, and a forked child gets
+a clean slate, so its first call starts the child's own worker.
 """
 
 from __future__ import annotations
@@ -74,12 +73,10 @@ _forked_from: list[Worker] = []  # a child keeps the parent's workers, never fin
 
 
 def settings() -> Settings:
-    """The settings the next worker will be built with."""
     return _settings
 
 
-def existing_worker() -> Worker | None:
-    """The process-wide worker if one has been started, without starting one."""
+def existing_worker() -> Worker | None:  # without starting one
     return _worker
 
 
@@ -118,10 +115,8 @@ def _worker_for(coro: object) -> Worker:
 def current_worker() -> Worker:
     """The running process-wide worker, started (or replaced, if its thread ended) now.
 
-    Raises `WorkerNotRunningError` while `shutdown()` is draining the worker (a call
-    that waited for it could deadlock: the drain may be waiting for that very caller),
-    and once the interpreter has stopped the worker at exit (a new thread started that
-    late may never run).
+    `WorkerNotRunningError` while `shutdown()` drains (waiting could deadlock: the drain
+    may be waiting for this very caller), and once the exit sequence has stopped it.
     """
     global _worker
     worker = _worker
@@ -158,12 +153,8 @@ def current_worker() -> Worker:
 
 
 def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None:
-    """Stop the process-wide worker gracefully; see `Worker.shutdown`. Idempotent.
-
-    Calls made while it drains get `WorkerNotRunningError`; a second `shutdown()` waits
-    for the first (within its own timeout). Once it has returned, the next call starts a
-    fresh worker.
-    """
+    """Stop the process-wide worker gracefully (see `Worker.shutdown`); the next call
+    starts a fresh one. A second `shutdown()` waits for the first, within its timeout."""
     global _worker, _closing
     timeout = check_timeout(timeout)  # before anything stops: never fail half-way
     worker = _worker or _closing
@@ -193,11 +184,8 @@ def stats() -> WorkerStats:
 
 
 def _retire(worker: Worker) -> None:
-    """Fold a stopped worker's final counts into the process's, and stop listing it.
-
-    Both at once, under the lock stats() takes, so no snapshot counts it twice or not at
-    all. Idempotent.
-    """
+    """Fold a stopped worker's counts into the process's and stop listing it, both under
+    the lock stats() takes, so no snapshot counts it twice or not at all."""
     global _retired, _worker, _closing
     with _retired_lock:
         if worker is not _worker and worker is not _closing:
@@ -263,8 +251,7 @@ _exit_deadline: float | None = None
 def _settle_at_exit() -> None:
     """First exit hook: let pending work finish while threads and thread pools still work.
 
-    The worker keeps running, so `atexit` handlers of the application (a client's
-    `close()`, say) can still use it; the second hook then stops it.
+    The worker keeps running for the application's `atexit` handlers; the last hook stops it.
     """
     global _exit_deadline
     grace = _settings.exit_grace_period
@@ -288,9 +275,7 @@ def _shutdown_at_exit() -> None:
 def _reset_in_child() -> None:
     """After fork: forget the parent's worker without touching its loop, thread or locks.
 
-    Only the forking thread survives in the child, so the parent's loop thread is gone;
-    its tasks belong to the parent and must not run twice. Futures the child still holds
-    are failed so nothing waits for them forever.
+    Its loop thread is gone and its tasks are the parent's; the futures the child holds fail.
     """
     global _lock, _worker, _closing, _retired, _retired_lock
     _lock = threading.Lock()

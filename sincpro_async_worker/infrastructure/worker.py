@@ -1,14 +1,10 @@
 """Submitting coroutines to the event loop and delivering their outcomes.
 
-The path of one call, in the order it runs:
-
-1. `run_blocking()` / `run_coroutine()` (caller's thread) wraps the coroutine in a job and
-   `_submit()`s it: into a deque, and only a submission that finds no wake-up pending writes
-   to the loop's self-pipe, so a burst of submissions costs a handful of wake-ups.
-2. `run_queued()` (loop thread) turns each queued job into an `asyncio.Task`. On Python
-   3.12+ the task starts eagerly: a coroutine that finishes without suspending is done
-   inside that same callback.
-3. The job drives the coroutine and hands its outcome over (see `job`).
+The path of one call: `run_blocking()` / `run_coroutine()` (caller's thread) wraps the
+coroutine in a job and `_submit()`s it to a deque; only a submission that finds no wake-up
+pending writes to the loop's self-pipe. `run_queued()` (loop thread) makes each queued job
+an `asyncio.Task` (started eagerly on 3.12+). The job drives the coroutine and hands its
+outcome over (see `job`).
 """
 
 from __future__ import annotations
@@ -51,13 +47,11 @@ _CANCEL, _TIMEOUT = Reason.CANCEL, Reason.TIMEOUT
 class WorkerStats(Mapping[str, int]):
     """A snapshot of task counters: a worker's own, or the process's (`stats()`).
 
-    `running` counts tasks accepted and not yet finished (queued or on the loop). Every
-    accepted task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`.
-    Each call of a bridged function is one task; so is each step (each `next()`) of a
-    bridged generator, and each enter and exit of a bridged context manager. Read the
-    counters as attributes (`stats().failed`) or as a read-only mapping
-    (`stats()["failed"]`, `dict(stats())`); a snapshot equals any mapping of the same
-    counts, so `stats() == {...}` works in tests.
+    `running` counts tasks accepted and not finished (queued or on the loop); every accepted
+    task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`. A task is
+    one call, one step of a bridged generator, or one enter or exit of a bridged context
+    manager. Read as attributes (`stats().failed`) or as a read-only mapping
+    (`stats()["failed"]`), equal to any mapping of the same counts.
     """
 
     submitted: int = 0
@@ -93,11 +87,10 @@ _COUNTERS = tuple(field.name for field in fields(WorkerStats))
 class Worker:
     """Runs coroutines on an `EventLoop` and hands their outcomes back to threads.
 
-    Thread-safety: `run_coroutine()`, `run_blocking()` and `stats()` may be called from any
-    thread, concurrently. `start()` and `shutdown()` are idempotent; after `shutdown()` the
-    worker may be started again. The first submission to a worker that was never started
-    starts it, as the original `Worker` did; after a `shutdown()`, only `start()` does.
-    Counters are written on the loop thread only, so they need no lock.
+    Every method may be called from any thread. `start()` and `shutdown()` are idempotent,
+    and a shut-down worker may be started again. The first submission starts a worker that
+    was never started, as the original `Worker` did. Counters are written on the loop
+    thread only, so they need no lock.
     """
 
     def __init__(
@@ -119,39 +112,31 @@ class Worker:
         self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
         self._counts = dict.fromkeys(_COUNTERS, 0)
 
-    # -- lifecycle -------------------------------------------------------------------
-
     def start(self) -> None:
-        """Start the loop thread (if needed) and accept work."""
         self._event_loop.start()
 
     def is_running(self) -> bool:
-        """Whether the worker accepts work from any thread."""
         return self._event_loop.state is _RUNNING_LOOP
 
     def shutdown(self, timeout: float | None = 5.0, *, grace: float | None = None) -> None:
         """Stop accepting work, drain for up to `timeout` s, cancel the rest, stop.
 
-        Work accepted before the call is given the grace period; later submissions from
-        other threads get `WorkerNotRunningError`. Anything the loop could not resolve is
-        failed with `WorkerNotRunningError` when its thread ends, so no caller is left
-        waiting. Idempotent; see `EventLoop.shutdown` for `grace`.
+        Later submissions from other threads get `WorkerNotRunningError`, and so does
+        anything the loop could not resolve, when its thread ends: no caller is left
+        waiting. See `EventLoop.shutdown`.
         """
         self._event_loop.shutdown(timeout, grace=grace)
 
     def owns_current_thread(self) -> bool:
-        """Whether the calling thread is this worker's loop thread."""
         event_loop = self._event_loop
         return _get_ident() == event_loop.thread_id and event_loop.state is not LoopState.STOPPED
 
     @property
-    def monitor(self) -> StepMonitor | None:
-        """The step timer of this worker's loop; None when the detector is off."""
+    def monitor(self) -> StepMonitor | None:  # None when the detector is off
         return self._event_loop.monitor
 
     @property
     def event_loop(self) -> EventLoop:
-        """The `EventLoop` this worker runs its tasks on."""
         return self._event_loop
 
     def stats(self) -> WorkerStats:
@@ -161,8 +146,6 @@ class Worker:
         finished = sum(counts[name] for name in _COUNTERS[2:])
         return WorkerStats(**{**counts, "submitted": submitted, "running": submitted - finished})
 
-    # -- submission ------------------------------------------------------------------
-
     def run_coroutine(
         self,
         coro: Awaitable[T],
@@ -170,12 +153,11 @@ class Worker:
         *,
         context: contextvars.Context | None = None,
     ) -> concurrent.futures.Future[T]:
-        """Schedule `coro` and return a future for its outcome at once.
+        """Schedule `coro` and return a future for its outcome at once (any thread).
 
-        `timeout` bounds the task from when it starts: when it runs out the task is
-        cancelled and the future fails with `TimeoutError`. Cancelling the future
-        cancels the task. Allowed from the loop thread too. The task runs in `context`
-        if given, otherwise in a copy of the caller's context.
+        `timeout` bounds the task from its start: it is then cancelled and the future
+        fails with `TimeoutError`. Cancelling the future cancels the task. The task runs
+        in `context`, or in a copy of the caller's.
         """
         job = Spawn(coro, self, timeout, context)
         try:
@@ -197,10 +179,9 @@ class Worker:
     ) -> T:
         """Run `coro` and block the calling thread until its outcome is in.
 
-        On `timeout` the task is cancelled on the loop and `TimeoutError` raised; a
-        `TimeoutError` raised by the coroutine itself propagates unchanged. From the loop
-        thread it raises `DeadlockError` at once, since the loop could never run the task.
-        A `KeyboardInterrupt` while waiting cancels the task and propagates.
+        On `timeout` the task is cancelled and `TimeoutError` raised (the coroutine's own
+        passes unchanged); a `KeyboardInterrupt` while waiting cancels it too. From the
+        loop thread: `DeadlockError`, since the loop could never run the task.
         """
         if _get_ident() == self._event_loop.thread_id and self.owns_current_thread():
             name = coroutine_name(coro)
@@ -306,8 +287,6 @@ class Worker:
         except (RuntimeError, WorkerNotRunningError):
             pass
 
-    # -- on the loop thread ----------------------------------------------------------
-
     def run_queued(self) -> None:
         self._wakeup_pending = False
         queue, counts, pending = self._queue, self._counts, self.pending
@@ -357,11 +336,9 @@ class Worker:
             job.settle(None, why)
 
     def forget_after_fork(self) -> None:
-        """In a forked child: let go of the parent's work without touching its loop.
+        """In a forked child: fail the parent's futures, taking no lock the parent held.
 
-        The loop thread does not exist in the child and its tasks are the parent's, so
-        they never run here. Futures the child still holds fail instead of hanging, and
-        without taking any lock: a parent thread may have held it at the fork.
+        The loop thread does not exist in the child, and its tasks are the parent's.
         """
         why = WorkerNotRunningError(
             "the task was submitted in the parent process before os.fork(); the child "
