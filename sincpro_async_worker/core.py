@@ -27,6 +27,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+_running_loop = asyncio._get_running_loop  # checked first: a C call, no frame
+
 
 @overload
 def run_async_task(
@@ -68,7 +70,7 @@ def run_async_task(
     seconds = check_timeout(timeout, coro)
     if fire_and_forget:
         return runtime.spawn(coro, seconds)
-    if blocks_a_running_loop():
+    if _running_loop() is not None and blocks_a_running_loop():
         warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
     return runtime.call(coro, seconds)
 

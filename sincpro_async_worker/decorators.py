@@ -12,6 +12,7 @@ Typing: `@overload`s over `ParamSpec`; the `wrapt` wrapper functions inside take
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import copy
@@ -43,6 +44,8 @@ Y = TypeVar("Y")
 T = TypeVar("T")
 C = TypeVar("C")
 S = TypeVar("S")
+
+_running_loop = asyncio._get_running_loop  # checked first: a C call, no frame
 
 
 class Bridged(Protocol[P, R, A]):
@@ -234,7 +237,7 @@ def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     warned: list[bool] = []  # warn once per decorated function
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if not warned and blocks_a_running_loop():
+        if _running_loop() is not None and not warned and blocks_a_running_loop():
             warned.append(True)
             warning = loop_blocking_warning(f"{name}()", f"{name}.aio")
             warnings.warn(warning, stacklevel=_outside_this_module())

@@ -210,14 +210,9 @@ class Call(Job):
 
     __slots__ = ("deadline", "done", "error", "outcome")
 
-    def __init__(
-        self,
-        coro: Any,
-        worker: Owner,
-        timeout: float | None,
-        context: contextvars.Context | None,
-    ) -> None:
-        Job.__init__(self, coro, worker, timeout, context)
+    def __init__(self, *args: Any) -> None:  # Job's
+        Job.__init__(self, *args)
+        timeout = self.timeout
         self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
         self.done: threading.Lock = threading.Lock()
         self.done.acquire()
@@ -255,14 +250,8 @@ class Spawn(Job):
 
     __slots__ = ("future", "timer")
 
-    def __init__(
-        self,
-        coro: Any,
-        worker: Owner,
-        timeout: float | None,
-        context: contextvars.Context | None,
-    ) -> None:
-        Job.__init__(self, coro, worker, timeout, context)
+    def __init__(self, *args: Any) -> None:  # Job's
+        Job.__init__(self, *args)
         self.future: TaskFuture[Any] = TaskFuture(self)
         self.timer: asyncio.TimerHandle | None = None
 
