@@ -7,6 +7,7 @@ import concurrent.futures
 import fractions
 import gc
 import math
+import threading
 import traceback
 from collections.abc import Generator
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from sincpro_async_worker import run_async_task, stats
+from sincpro_async_worker.infrastructure import runtime
 
 
 async def double(x: int) -> int:
@@ -161,3 +163,32 @@ def test_a_finished_call_is_freed_without_the_garbage_collector(
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_burst_of_submissions_becomes_tasks_a_batch_at_a_time() -> None:
+    # Made all at once, 1,000 queued jobs would be 1,000 tasks (each with a handle and a
+    # weak reference) before the first of them ran; in batches, the loop runs each batch
+    # before it makes the next, so no step ever sees more than a batch of tasks at once.
+    seen: list[int] = []
+
+    async def count_tasks() -> None:
+        seen.append(len(asyncio.all_tasks()))
+
+    run_async_task(asyncio.sleep(0))  # the worker is running
+    worker = runtime.existing_worker()
+    assert worker is not None
+    hold, held = threading.Event(), threading.Event()
+
+    def block_the_loop() -> None:
+        held.set()
+        hold.wait(10)
+
+    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
+    assert held.wait(10)
+    try:
+        futures = [run_async_task(count_tasks(), fire_and_forget=True) for _ in range(1_000)]
+    finally:
+        hold.set()
+    concurrent.futures.wait(futures, timeout=30)
+    assert len(seen) == 1_000
+    assert max(seen) <= 101  # one batch, and at most one task of the library's own
