@@ -1,8 +1,7 @@
 """Checks every entry point makes before anything is scheduled, and the errors they raise.
 
-A leaf module: it imports nothing else of the package but its exceptions, so every layer
-above can use it. A refused coroutine is closed, so it never runs and Python does not warn
-that it was never awaited.
+A leaf module (it imports only the package's exceptions). A refused coroutine is closed,
+so Python does not warn that it was never awaited.
 """
 
 from __future__ import annotations
@@ -136,36 +135,33 @@ async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
 
 def _not_awaitable(task: object, api: str) -> TypeError:
     name = getattr(task, "__qualname__", None) or type(task).__qualname__
-    if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(
-        getattr(task, "__func__", None)
-    ):
-        return TypeError(
-            f"{api}() expects a coroutine, but got the coroutine function {name} "
-            f"itself; did you mean {name}()?"
+    func = getattr(task, "__func__", task)
+    if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(func):
+        got = f"the coroutine function {name} itself; did you mean {name}()?"
+    elif inspect.isasyncgenfunction(task):
+        got = (
+            f"the async generator function {name}; iterate {name}() from sync code with "
+            f"sync_iter({name}()), or decorate it with @sync_bridge"
         )
-    if inspect.isasyncgenfunction(task):
-        return TypeError(
-            f"{api}() expects a coroutine, but got the async generator function {name}; "
-            f"iterate {name}() from sync code with sync_iter({name}()), or decorate it "
-            "with @sync_bridge"
+    elif inspect.isasyncgen(task):
+        got = (
+            f"the async generator {task!r}; iterate it from sync code with `for item in "
+            "sync_iter(...):`, or decorate its function with @sync_bridge"
         )
-    if inspect.isasyncgen(task):
-        return TypeError(
-            f"{api}() expects a coroutine, but got the async generator {task!r}; iterate "
-            "it from sync code with `for item in sync_iter(...):`, or decorate its function "
-            "with @sync_bridge"
+    elif hasattr(task, "__aenter__") and hasattr(task, "__aexit__"):
+        got = (
+            f"the async context manager {task!r}; enter it from sync code with "
+            "`with sync_context(...) as value:`"
         )
-    if hasattr(task, "__aenter__") and hasattr(task, "__aexit__"):
-        return TypeError(
-            f"{api}() expects a coroutine, but got the async context manager {task!r}; "
-            "enter it from sync code with `with sync_context(...) as value:`"
+    elif hasattr(task, "__aiter__"):
+        got = (
+            f"the async iterable {task!r}; iterate it from sync code with "
+            "`for item in sync_iter(...):`"
         )
-    if hasattr(task, "__aiter__"):
+    else:
         return TypeError(
-            f"{api}() expects a coroutine, but got the async iterable {task!r}; iterate "
-            "it from sync code with `for item in sync_iter(...):`"
+            f"{api}() expects a coroutine or another awaitable, but got "
+            f"{type(task).__qualname__} {task!r}; pass the result of calling an async "
+            "function, e.g. fetch() rather than fetch"
         )
-    return TypeError(
-        f"{api}() expects a coroutine or another awaitable, but got {type(task).__qualname__} "
-        f"{task!r}; pass the result of calling an async function, e.g. fetch() rather than fetch"
-    )
+    return TypeError(f"{api}() expects a coroutine, but got {got}")
