@@ -24,6 +24,7 @@ from sincpro_async_worker import (
     stats,
 )
 from sincpro_async_worker.infrastructure import runtime
+from sincpro_async_worker.infrastructure.event_loop import LoopState
 
 from .conftest import run_python
 
@@ -82,6 +83,64 @@ def test_shutdown_lets_pending_work_finish() -> None:
     assert done == [True]
     assert future.result(0) is None
     assert worker_threads() == []
+
+
+def _queue_behind_a_held_loop(
+    n: int,
+) -> tuple[list[concurrent.futures.Future[int]], threading.Event]:
+    """`n` fire-and-forget jobs queued while the loop is held; set the event to let it go."""
+
+    async def value(i: int) -> int:
+        return i
+
+    run_async_task(asyncio.sleep(0))
+    worker = runtime.existing_worker()
+    assert worker is not None
+    hold, held = threading.Event(), threading.Event()
+
+    def block_the_loop() -> None:
+        held.set()
+        hold.wait(10)
+
+    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
+    assert held.wait(10)
+    try:
+        return [run_async_task(value(i), fire_and_forget=True) for i in range(n)], hold
+    except BaseException:
+        hold.set()
+        raise
+
+
+# The worker makes queued jobs tasks a batch at a time. A wait that only looked at the
+# tasks existing at each moment could end with batches still queued (on 3.12+, where a
+# task that never suspends is done as soon as it is made, the tasks can all be done).
+
+
+def test_shutdown_runs_every_job_queued_before_it_however_long_the_queue() -> None:
+    futures, hold = _queue_behind_a_held_loop(1_000)
+    worker = runtime.existing_worker()
+    assert worker is not None
+    stopper = threading.Thread(target=shutdown, kwargs={"timeout": 30})
+    stopper.start()
+    while worker.event_loop.state is LoopState.RUNNING:  # shutdown() has begun
+        time.sleep(0.001)
+    hold.set()
+    stopper.join(60)
+    assert not stopper.is_alive()
+    assert [future.result(0) for future in futures] == list(range(1_000))
+
+
+def test_waiting_for_idle_at_exit_waits_for_the_whole_queue() -> None:
+    futures, hold = _queue_behind_a_held_loop(1_000)
+    worker = runtime.existing_worker()
+    assert worker is not None
+    idle: list[bool] = []
+    waiter = threading.Thread(target=lambda: idle.append(worker.event_loop.wait_idle(30)))
+    waiter.start()
+    hold.set()
+    waiter.join(60)
+    assert idle == [True]
+    assert all(future.done() for future in futures)
 
 
 @pytest.mark.library_logs

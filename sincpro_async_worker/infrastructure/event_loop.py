@@ -69,11 +69,14 @@ class EventLoop:
         thread_name: str = "AsyncWorkerThread",
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
         on_exit: Callable[[], None] | None = None,
+        backlog: Callable[[], bool] | None = None,
     ) -> None:
         self._loop_factory: LoopFactory = loop_factory or default_loop_factory
         self._thread_name = thread_name
         self._threshold = slow_task_threshold
         self._on_exit = on_exit  # called on the loop thread as its very last act
+        # Loop thread: makes submissions still queued tasks now; False if none were.
+        self._backlog = backlog
         self._lock = threading.Lock()  # start() and shutdown()
         self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -306,8 +309,12 @@ class EventLoop:
         while True:
             pending = {task for task in asyncio.all_tasks(loop) if task is not me}
             remaining = None if deadline is None else deadline - loop.time()
-            if not pending or (remaining is not None and remaining <= 0):
+            if remaining is not None and remaining <= 0:
                 return pending
+            if not pending:
+                if self._backlog is None or not self._backlog():
+                    return pending
+                continue
             await asyncio.wait(pending, timeout=remaining)
 
     async def _drain_then_stop(self, timeout: float | None, grace: float | None) -> None:

@@ -105,6 +105,7 @@ class Worker:
             thread_name="sincpro-async-worker",
             slow_task_threshold=slow_task_threshold,
             on_exit=self._loop_thread_ended,
+            backlog=self._take_backlog,
         )
         self._queue: deque[Job] = deque()
         self._wakeup_pending = False
@@ -292,7 +293,9 @@ class Worker:
         queue, counts, pending = self._queue, self._counts, self.pending
         loop = asyncio.get_running_loop()
         try:
-            for _ in range(min(len(queue), _BATCH)):
+            # A drain takes them all: each becomes a task it can wait for, or cancel and name.
+            draining = self._event_loop.state is not _RUNNING_LOOP
+            for _ in range(len(queue) if draining else min(len(queue), _BATCH)):
                 try:
                     job = queue.popleft()
                 except IndexError:  # a submitter racing shutdown() took its job back
@@ -314,6 +317,12 @@ class Worker:
             if queue and not self._wakeup_pending:
                 self._wakeup_pending = True
                 loop.call_soon(self.run_queued)
+
+    def _take_backlog(self) -> bool:
+        if not self._queue:
+            return False
+        self.run_queued()
+        return True
 
     def count(self, counter: str, by: int = 1) -> None:
         self._counts[counter] += by
