@@ -132,25 +132,28 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     def send(self, value: Any, _throw: tuple[Any, ...] | None = None) -> Any:
         # One frame for both send() and throw(): a step is one call deep, not two.
         coro, monitor = self.coro, self.monitor
-        if monitor is None:
-            try:
-                return coro.send(value) if _throw is None else coro.throw(*_throw)
-            except BaseException as exc:
-                raise self.ended(exc)  # noqa: B904  # here, where `exc` is cleared: no cycle
-        started = _perf_counter()
-        if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
-            monitor.read_clocks(started)
+        started = 0.0
+        if monitor is not None:
+            started = _perf_counter()
+            if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
+                monitor.read_clocks(started)
         try:
             result = coro.send(value) if _throw is None else coro.throw(*_throw)
         except BaseException as exc:
-            # Timed before the outcome is delivered: whoever waits for it sees the report.
+            if monitor is not None:  # timed before the outcome is delivered
+                ended = _perf_counter()
+                if ended - started >= monitor.threshold:
+                    monitor.report(started, ended, coro)
+            # What the task gets, raised from here as `exc`, a name the `except` clears on
+            # the way out. A traceback keeps this frame (the failure's, through its
+            # coroutine's frame): holding the job or `exc` here would make a cycle.
+            exc = self.ended(exc)
+            del self
+            raise exc
+        if monitor is not None:
             ended = _perf_counter()
             if ended - started >= monitor.threshold:
                 monitor.report(started, ended, coro)
-            raise self.ended(exc)  # noqa: B904  # the outcome, not a new error
-        ended = _perf_counter()
-        if ended - started >= monitor.threshold:
-            monitor.report(started, ended, coro)
         return result
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
