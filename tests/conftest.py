@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,25 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("library_logs") is None:
         loud = [r for r in records.records if r.levelno > logging.DEBUG]
         assert not loud, f"unexpected library log records: {[r.getMessage() for r in loud]}"
+
+
+def hold_the_loop() -> threading.Event:
+    """Start the worker and block its loop in a callback until the returned event is set.
+
+    Submissions made meanwhile queue up behind it. The block ends by itself after 10 s.
+    """
+    saw.run_async_task(asyncio.sleep(0))
+    worker = runtime.existing_worker()
+    assert worker is not None
+    hold, held = threading.Event(), threading.Event()
+
+    def block_the_loop() -> None:
+        held.set()
+        hold.wait(10)
+
+    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
+    assert held.wait(10)
+    return hold
 
 
 def run_python(

@@ -26,7 +26,7 @@ from sincpro_async_worker import (
 from sincpro_async_worker.infrastructure import runtime
 from sincpro_async_worker.infrastructure.event_loop import LoopState
 
-from .conftest import run_python
+from .conftest import hold_the_loop, run_python
 
 
 def worker_threads() -> list[threading.Thread]:
@@ -93,17 +93,7 @@ def _queue_behind_a_held_loop(
     async def value(i: int) -> int:
         return i
 
-    run_async_task(asyncio.sleep(0))
-    worker = runtime.existing_worker()
-    assert worker is not None
-    hold, held = threading.Event(), threading.Event()
-
-    def block_the_loop() -> None:
-        held.set()
-        hold.wait(10)
-
-    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
-    assert held.wait(10)
+    hold = hold_the_loop()
     try:
         return [run_async_task(value(i), fire_and_forget=True) for i in range(n)], hold
     except BaseException:

@@ -7,7 +7,6 @@ import concurrent.futures
 import fractions
 import gc
 import math
-import threading
 import traceback
 from collections.abc import Generator
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import pytest
 
 from sincpro_async_worker import run_async_task, stats
-from sincpro_async_worker.infrastructure import runtime
+
+from .conftest import hold_the_loop
 
 
 async def double(x: int) -> int:
@@ -174,17 +174,7 @@ def test_a_burst_of_submissions_becomes_tasks_a_batch_at_a_time() -> None:
     async def count_tasks() -> None:
         seen.append(len(asyncio.all_tasks()))
 
-    run_async_task(asyncio.sleep(0))  # the worker is running
-    worker = runtime.existing_worker()
-    assert worker is not None
-    hold, held = threading.Event(), threading.Event()
-
-    def block_the_loop() -> None:
-        held.set()
-        hold.wait(10)
-
-    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
-    assert held.wait(10)
+    hold = hold_the_loop()
     try:
         futures = [run_async_task(count_tasks(), fire_and_forget=True) for _ in range(1_000)]
     finally:
