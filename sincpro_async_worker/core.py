@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar, overload
 
 from .exceptions import LoopBlockingWarning
@@ -21,13 +21,15 @@ __all__ = [
     "configure",
     "loop_blocking_warning",
     "run_async_task",
+    "running_loop",
     "shutdown",
     "stats",
 ]
 
 T = TypeVar("T")
 
-_running_loop = asyncio._get_running_loop  # checked first: a C call, no frame
+#: Checked before `blocks_a_running_loop()` on every blocking call: a C call, no frame.
+running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 
 
 @overload
@@ -70,7 +72,7 @@ def run_async_task(
     seconds = check_timeout(timeout, coro)
     if fire_and_forget:
         return runtime.spawn(coro, seconds)
-    if _running_loop() is not None and blocks_a_running_loop():
+    if running_loop() is not None and blocks_a_running_loop():
         warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
     return runtime.call(coro, seconds)
 

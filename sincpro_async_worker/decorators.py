@@ -12,7 +12,6 @@ Typing: `@overload`s over `ParamSpec`; the `wrapt` wrapper functions inside take
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import copy
@@ -30,7 +29,7 @@ import wrapt
 from typing_extensions import ParamSpec, Self
 
 from .bridges import AioContext, _iterate, aio_call, aio_iterate, sync_context
-from .core import blocks_a_running_loop, loop_blocking_warning
+from .core import blocks_a_running_loop, loop_blocking_warning, running_loop
 from .infrastructure import runtime
 from .infrastructure.checks import check_timeout
 
@@ -44,8 +43,6 @@ Y = TypeVar("Y")
 T = TypeVar("T")
 C = TypeVar("C")
 S = TypeVar("S")
-
-_running_loop = asyncio._get_running_loop  # checked first: a C call, no frame
 
 
 class Bridged(Protocol[P, R, A]):
@@ -237,7 +234,7 @@ def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     warned: list[bool] = []  # warn once per decorated function
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if _running_loop() is not None and not warned and blocks_a_running_loop():
+        if running_loop() is not None and not warned and blocks_a_running_loop():
             warned.append(True)
             warning = loop_blocking_warning(f"{name}()", f"{name}.aio")
             warnings.warn(warning, stacklevel=_outside_this_module())

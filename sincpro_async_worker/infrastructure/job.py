@@ -93,11 +93,11 @@ def _cancelled() -> concurrent.futures.CancelledError:
 class Job(TimedCoroutine[Any]):
     """One submitted coroutine, from its submission to the delivery of its outcome.
 
-    `stage` is written by the submitter
-    from NEW to QUEUED, just before the job joins the queue, and from then on only on the
-    loop thread. `reason` is written only on the loop thread, by `cancel()`, and only
-    while the job is not DONE: a reason means the library did cancel the task. (When the
-    loop thread is gone, whoever sweeps up after it writes both: nobody else can.)
+    `stage` is written by the submitter from NEW to QUEUED, just before the job joins the
+    queue, and from then on only on the loop thread. `reason` is written only on the loop
+    thread, by `cancel()`, and only while the job is not DONE: a reason means the library
+    did cancel the task. (When the loop thread is gone, whoever sweeps up after it writes
+    both: nobody else can.)
     """
 
     __slots__ = ("context", "reason", "slot", "stage", "task", "timeout", "worker")
