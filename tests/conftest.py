@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +78,21 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("library_logs") is None:
         loud = [r for r in records.records if r.levelno > logging.DEBUG]
         assert not loud, f"unexpected library log records: {[r.getMessage() for r in loud]}"
+
+
+def wait_for_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The library's records, once there are any (at most 10 s).
+
+    The loop thread may still hold the future for a moment after it is done, so the
+    report of a failure nobody retrieved can come a little after the caller lets go.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        gc.collect()
+        records = [r for r in caplog.records if r.name == LOGGER]
+        if records or time.monotonic() > deadline:
+            return records
+        time.sleep(0.01)
 
 
 def hold_the_loop() -> threading.Event:

@@ -29,7 +29,7 @@ import pytest
 from sincpro_async_worker import fire_and_forget, run_async_task, shutdown, stats
 from sincpro_async_worker.infrastructure.future import TaskFuture
 
-from .conftest import LOGGER, run_python
+from .conftest import LOGGER, run_python, wait_for_records
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -251,21 +251,6 @@ async def fails_quietly() -> None:
     raise ValueError("nobody looked at me")
 
 
-def never_retrieved_reports(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """The library's records, once there are any (at most 10 s).
-
-    The loop thread may hold the future for a moment after it is done, so the report
-    can come a little after the caller lets go of it.
-    """
-    deadline = time.monotonic() + 10
-    while True:
-        gc.collect()
-        records = [r for r in caplog.records if r.name == LOGGER]
-        if records or time.monotonic() > deadline:
-            return records
-        time.sleep(0.01)
-
-
 @pytest.mark.library_logs
 @pytest.mark.parametrize("looked", ["wait", "as_completed", "a done callback", "nothing"])
 def test_a_failure_seen_only_as_done_is_still_logged_as_never_retrieved(
@@ -283,7 +268,7 @@ def test_a_failure_seen_only_as_done_is_still_logged_as_never_retrieved(
         assert called.wait(10)
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         del future
-        records = never_retrieved_reports(caplog)
+        records = wait_for_records(caplog)
     assert len(records) == 1, [r.getMessage() for r in records]
     assert "fails_quietly failed and its exception was never retrieved" in records[0].getMessage()
     assert records[0].exc_info is not None

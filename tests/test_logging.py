@@ -13,22 +13,7 @@ import pytest
 
 from sincpro_async_worker import configure, run_async_task
 
-LOGGER = "sincpro_async_worker"
-
-
-def wait_for_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """The library's records, once there are any (at most 10 s).
-
-    The loop thread may still hold the future for a moment after it is done, so the
-    report of a failure nobody retrieved can come a little after the caller lets go.
-    """
-    deadline = time.monotonic() + 10
-    while True:
-        gc.collect()
-        records = [r for r in caplog.records if r.name == LOGGER]
-        if records or time.monotonic() > deadline:
-            return records
-        time.sleep(0.01)
+from .conftest import LOGGER, wait_for_records
 
 
 async def fail_later() -> None:
