@@ -109,7 +109,7 @@ def hold_the_loop() -> threading.Event:
         held.set()
         hold.wait(10)
 
-    worker.event_loop.loop.call_soon_threadsafe(block_the_loop)
+    worker.loop.call_soon_threadsafe(block_the_loop)
     assert held.wait(10)
     return hold
 

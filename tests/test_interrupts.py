@@ -62,7 +62,7 @@ def started_loop() -> asyncio.AbstractEventLoop:
     run_async_task(asyncio.sleep(0))
     worker = runtime.existing_worker()
     assert worker is not None
-    return worker.event_loop.loop
+    return worker.loop
 
 
 def interrupt_first_post(

@@ -112,7 +112,7 @@ def test_shutdown_runs_every_job_queued_before_it_however_long_the_queue() -> No
     assert worker is not None
     stopper = threading.Thread(target=shutdown, kwargs={"timeout": 30})
     stopper.start()
-    while worker.event_loop.state is LoopState.RUNNING:  # shutdown() has begun
+    while worker.state is LoopState.RUNNING:  # shutdown() has begun
         time.sleep(0.001)
     hold.set()
     stopper.join(60)
@@ -125,7 +125,7 @@ def test_waiting_for_idle_at_exit_waits_for_the_whole_queue() -> None:
     worker = runtime.existing_worker()
     assert worker is not None
     idle: list[bool] = []
-    waiter = threading.Thread(target=lambda: idle.append(worker.event_loop.wait_idle(30)))
+    waiter = threading.Thread(target=lambda: idle.append(worker.wait_idle(30)))
     waiter.start()
     hold.set()
     waiter.join(60)

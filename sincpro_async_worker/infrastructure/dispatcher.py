@@ -1,8 +1,6 @@
 """`Dispatcher`: the original library's front door, kept for code written against it.
 
-`run_async_task` and the decorators do not go through it; they check their input and call
-the process-wide runtime directly. A `Dispatcher` does the same checks and routes to the
-process-wide worker, or to a worker of its own.
+`run_async_task` and the decorators make the same checks and call the runtime directly.
 """
 
 from __future__ import annotations
@@ -26,11 +24,9 @@ T = TypeVar("T")
 class Dispatcher:
     """Routes coroutines to a worker: the process-wide one unless another is given.
 
-    `Dispatcher()` is cheap and every instance without an explicit worker shares the one
-    process-wide worker, so code written as `Dispatcher().execute(coro)` keeps working.
-    An explicit `Worker` is started on first use. Any other object with the original
-    four methods (`WorkerInterface`) gets blocking calls built on its `run_coroutine()`,
-    without the loop-thread guard it cannot provide.
+    `Dispatcher()` is cheap; without a worker of its own it uses the process-wide one. A
+    `Worker` given is started on first use; any other `WorkerInterface` gets blocking calls
+    built on its `run_coroutine()`, without the loop-thread guard it cannot provide.
     """
 
     __slots__ = ("_worker",)
@@ -45,13 +41,8 @@ class Dispatcher:
         *,
         context: contextvars.Context | None = None,
     ) -> T:
-        """Run `task` on the worker loop and return its result, blocking this thread.
-
-        Raises the task's own exception unchanged, `TimeoutError` when `timeout`
-        expires (the task is cancelled on the loop), and `DeadlockError` when called
-        from the loop's own thread. The task runs in `context` if given, otherwise in a
-        copy of the caller's context.
-        """
+        """Run `task` on the worker loop and return its result, as `run_async_task` does;
+        it runs in `context` if given, otherwise in a copy of the caller's."""
         coro = as_coroutine(task, "Dispatcher.execute")
         seconds = check_timeout(timeout, coro)
         worker = self._worker
@@ -78,10 +69,8 @@ class Dispatcher:
         *,
         context: contextvars.Context | None = None,
     ) -> concurrent.futures.Future[T]:
-        """Schedule `task` and return a `concurrent.futures.Future` at once.
-
-        `timeout` bounds the task itself; `future.cancel()` cancels it on the loop.
-        """
+        """Schedule `task` and return its `concurrent.futures.Future` at once; `timeout`
+        bounds the task, and `future.cancel()` cancels it on the loop."""
         coro = as_coroutine(task, "Dispatcher.execute_async")
         seconds = check_timeout(timeout, coro)
         worker = self._worker

@@ -1,8 +1,7 @@
-"""One asyncio event loop running forever in one named daemon thread.
+"""One asyncio event loop running for ever in one named daemon thread, and its lifecycle.
 
-Its whole lifecycle, as one `LoopState`: made by a configurable factory, kept alive when a
-callback lets `SystemExit` or `KeyboardInterrupt` escape, drained and cancelled at shutdown,
-closed properly. How work is submitted is the worker's business, not this module's.
+Made by a configurable factory, kept running when a callback lets `SystemExit` escape,
+drained, cancelled and closed at shutdown. `Worker` adds the fast submission of jobs.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, final
+from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
 from .checks import as_coroutine, bounded, discard
@@ -27,12 +26,9 @@ logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
-#: How long start() waits for the thread to report a running loop before giving up.
-_START_TIMEOUT = 30.0
-#: After the grace period, how long cancelled tasks get to run their cleanup.
-CANCEL_GRACE = 1.0
-#: How long shutdown() waits, past the grace periods, for the thread to end.
-_JOIN_TIMEOUT = 5.0
+_START_TIMEOUT = 30.0  # how long start() waits for the loop to run
+CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
+_JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
 
 
 def default_loop_factory() -> asyncio.AbstractEventLoop:
@@ -46,53 +42,44 @@ def default_loop_factory() -> asyncio.AbstractEventLoop:
 
 
 class LoopState(enum.Enum):
-    """Where an `EventLoop` is in its life; a stopped one may be started again."""
-
     NEW = "new"
     RUNNING = "running"
     STOPPING = "stopping"  # shutdown() drains it: only its own thread may submit
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # it may be started again
 
 
-@final
 class EventLoop:
     """An asyncio event loop running in a background daemon thread.
 
-    Every public method may be called from any thread; `start()` and `shutdown()` are
-    idempotent, and `shutdown()` refuses the loop's own thread, which it would join.
+    Every method may be called from any thread; `start()` and `shutdown()` are idempotent,
+    and `shutdown()` refuses the loop's own thread, which it would join.
     """
+
+    thread_name = "AsyncWorkerThread"
 
     def __init__(
         self,
         loop_factory: LoopFactory | None = None,
         *,
-        thread_name: str = "AsyncWorkerThread",
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
-        on_exit: Callable[[], None] | None = None,
-        backlog: Callable[[], bool] | None = None,
     ) -> None:
         self._loop_factory: LoopFactory = loop_factory or default_loop_factory
-        self._thread_name = thread_name
         self._threshold = slow_task_threshold
-        self._on_exit = on_exit  # called on the loop thread as its very last act
-        # Loop thread: makes submissions still queued tasks now; False if none were.
-        self._backlog = backlog
         self._lock = threading.Lock()  # start() and shutdown()
         self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # this run's thread has ended
-        #: The step timer of this loop's tasks; None when the detector is off.
-        self.monitor: StepMonitor | None = None
+        self.monitor: StepMonitor | None = None  # the step timer; None with the detector off
         self.thread_id: int | None = None
-        self._reported: set[int] = set()  # ids of tasks shutdown() already logged
+        self._reported: set[int] = set()  # ids of the tasks shutdown() logged as abandoned
         self._drainer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Start the thread and wait until its loop is running.
+        """Start the thread and wait until its loop runs.
 
-        Raises `WorkerNotRunningError` (chained to the cause) if the loop factory fails,
-        the loop does not come up within 30 s, or the interpreter is exiting.
+        `WorkerNotRunningError` (chained to the cause) if the loop factory fails, the loop
+        is not up within 30 s, or the interpreter is exiting.
         """
         with self._lock:
             if self.state is LoopState.RUNNING:
@@ -101,8 +88,7 @@ class EventLoop:
                 raise WorkerNotRunningError(
                     "the event loop is shutting down; start it again once shutdown() has returned"
                 )
-            if sys.is_finalizing():
-                # 3.10/3.11 would start a thread that never runs, and wait for it for ever.
+            if sys.is_finalizing():  # 3.10/3.11 would start a thread that never runs
                 raise WorkerNotRunningError(
                     "the interpreter is shutting down; no worker thread can start now "
                     "(do this work before the program ends)"
@@ -110,10 +96,7 @@ class EventLoop:
             ready, stopped = threading.Event(), threading.Event()
             failure: list[BaseException] = []
             thread = threading.Thread(
-                target=self._run,
-                args=(ready, failure, stopped),
-                name=self._thread_name,
-                daemon=True,
+                target=self._run, args=(ready, failure, stopped), name=self.thread_name, daemon=True
             )
             try:
                 thread.start()
@@ -137,13 +120,17 @@ class EventLoop:
     def is_running(self) -> bool:
         return self.state is LoopState.RUNNING
 
+    def owns_current_thread(self) -> bool:
+        """Whether the caller runs on this loop's thread, while it runs or drains."""
+        return threading.get_ident() == self.thread_id and self.state is not LoopState.STOPPED
+
     def shutdown(self, timeout: float | None = 5.0, *, grace: float | None = None) -> None:
         """Drain, cancel, close and join, in that order. Idempotent.
 
-        Tasks get up to `timeout` s (`None`: no limit) to finish; the rest are cancelled,
-        get one more second for their cleanup, and are logged by name at WARNING (naming
-        `grace` as the grace period, if given: at exit part of it was spent earlier).
-        A call made while another drains waits for it, within its own `timeout`.
+        Tasks get up to `timeout` s (`None`: no limit); the rest are cancelled, get one more
+        second for their cleanup, and are logged by name at WARNING (naming `grace` as the
+        grace period, if given: at exit, part of it was spent earlier). A call made while
+        another drains waits for it, within its own `timeout`.
         """
         self.refuse_loop_thread("shutdown()")
         with self._lock:
@@ -162,8 +149,8 @@ class EventLoop:
                     pass
         # The drain's own bound; a second caller waits for it within its timeout only.
         margin = 2 * CANCEL_GRACE + _JOIN_TIMEOUT if first else CANCEL_GRACE
-        limit = None if timeout is None else timeout + margin
-        if not stopped.wait(None if limit is None else min(limit, threading.TIMEOUT_MAX)):
+        limit = None if timeout is None else min(timeout + margin, threading.TIMEOUT_MAX)
+        if not stopped.wait(limit):
             if first:
                 logger.warning(
                     "The worker thread did not stop within %.1f s; leaving it behind (a task "
@@ -177,7 +164,7 @@ class EventLoop:
 
     def refuse_loop_thread(self, what: str) -> None:
         """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""
-        if threading.get_ident() == self.thread_id and self.state is not LoopState.STOPPED:
+        if self.owns_current_thread():
             raise DeadlockError(
                 f"{what} was called from the worker loop's own thread, where waiting for "
                 "the loop would deadlock; call it from ordinary sync code (or, inside a "
@@ -185,7 +172,7 @@ class EventLoop:
             )
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for every task on the loop to finish (cancelling none)."""
+        """Wait up to `timeout` s for every task on the loop to finish, cancelling none."""
         self.refuse_loop_thread("wait_idle()")
         loop = self._loop
         if loop is None or self.state is not LoopState.RUNNING:
@@ -196,7 +183,7 @@ class EventLoop:
         except (RuntimeError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             return False
 
-    # The original EventLoop API, which started its loop on first use.
+    # The original EventLoop's API, which started its loop on first use.
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -207,29 +194,33 @@ class EventLoop:
         return loop
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop, started first if need be (never from the loop's own thread)."""
-        if not self.is_running():
-            if threading.get_ident() == self.thread_id and self.state is LoopState.STOPPING:
-                return self.loop  # its own tasks may still submit while it drains
+        """The running loop, started first if need be (while it drains: its own thread only)."""
+        if not self.is_running() and not self.owns_current_thread():
             self.start()
         return self.loop
 
     def run_coroutine(
         self, coro: Awaitable[T], timeout: float | None = None
     ) -> concurrent.futures.Future[T]:
-        """Schedule `coro` (any awaitable) with `asyncio.run_coroutine_threadsafe`.
-
-        `timeout` bounds the task itself. The worker has a faster path of its own.
-        """
+        """Schedule any awaitable with `run_coroutine_threadsafe`; `timeout` bounds the task."""
         task = as_coroutine(coro, "EventLoop.run_coroutine")
         try:
             loop = self.get_loop()
         except BaseException:
             discard(task)
             raise
-        if timeout is not None:
-            task = bounded(task, timeout)
-        return asyncio.run_coroutine_threadsafe(task, loop)
+        return asyncio.run_coroutine_threadsafe(
+            task if timeout is None else bounded(task, timeout), loop
+        )
+
+    # What a subclass adds to the loop thread's life.
+
+    def _take_backlog(self) -> bool:
+        """Make the submissions still queued tasks now; False if there were none."""
+        return False
+
+    def _loop_thread_ended(self) -> None:
+        """The loop thread's very last act, once its loop has closed."""
 
     def _run(
         self, ready: threading.Event, failure: list[BaseException], stopped: threading.Event
@@ -241,15 +232,13 @@ class EventLoop:
             ready.set()
             stopped.set()
             return
-        self._loop = loop
-        self.thread_id = threading.get_ident()
+        self._loop, self.thread_id = loop, threading.get_ident()
         loop.call_soon(ready.set)
         try:
             while True:
                 try:
                     loop.run_forever()
-                except BaseException as exc:
-                    # A callback let SystemExit or KeyboardInterrupt escape: the loop lives on.
+                except BaseException as exc:  # a callback let SystemExit (say) escape
                     logger.debug("Event loop interrupted by %r; resuming it", exc)
                     continue
                 if self.state is not LoopState.RUNNING:
@@ -257,10 +246,9 @@ class EventLoop:
                 logger.debug("Something stopped the event loop; resuming it")
         finally:
             self._close(loop)
-            if self._stopped is stopped:
+            if self._stopped is stopped:  # not a run that start() gave up waiting for
                 self.state = LoopState.STOPPED
-                if self._on_exit is not None:
-                    self._on_exit()
+                self._loop_thread_ended()
             stopped.set()
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
@@ -287,8 +275,8 @@ class EventLoop:
         return loop
 
     def _handle_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        # A task that ignored its cancellation at shutdown has been logged once already;
-        # asyncio would add "Task was destroyed but it is pending!" when it is freed.
+        # A task abandoned at shutdown has been logged once already; asyncio would add
+        # "Task was destroyed but it is pending!" when it is freed.
         task = context.get("task")
         if task is not None and id(task) in self._reported:
             logger.debug("%s: %s", context.get("message"), describe_task(task))
@@ -296,9 +284,7 @@ class EventLoop:
         loop.default_exception_handler(context)
 
     def _begin_drain(self, timeout: float | None, grace: float | None) -> None:
-        self._drainer = asyncio.get_running_loop().create_task(
-            self._drain_then_stop(timeout, grace)
-        )
+        self._drainer = asyncio.get_running_loop().create_task(self._drain(timeout, grace))
 
     async def _settle(self, timeout: float | None) -> set[asyncio.Task[Any]]:
         """Wait for the loop's other tasks to finish, up to `timeout`; return the rest."""
@@ -312,12 +298,12 @@ class EventLoop:
             if remaining is not None and remaining <= 0:
                 return pending
             if not pending:
-                if self._backlog is None or not self._backlog():
+                if not self._take_backlog():
                     return pending
                 continue
             await asyncio.wait(pending, timeout=remaining)
 
-    async def _drain_then_stop(self, timeout: float | None, grace: float | None) -> None:
+    async def _drain(self, timeout: float | None, grace: float | None) -> None:
         try:
             pending = await self._settle(timeout)
             for task in pending:
@@ -326,15 +312,14 @@ class EventLoop:
             if pending:
                 _, stubborn = await asyncio.wait(pending, timeout=CANCEL_GRACE)
             for task in pending:
-                ignored = task in stubborn
-                if ignored:
+                if task in stubborn:
                     self._reported.add(id(task))
                 logger.warning(
                     "%s %s at shutdown: it did not finish within the %s s grace period%s",
-                    "Abandoned" if ignored else "Cancelled",
+                    "Abandoned" if task in stubborn else "Cancelled",
                     describe_task(task),
                     grace,
-                    " and ignored its cancellation" if ignored else "",
+                    " and ignored its cancellation" if task in stubborn else "",
                 )
         finally:
             asyncio.get_running_loop().stop()

@@ -1,10 +1,9 @@
 """A job: one submitted coroutine, from its submission to the delivery of its outcome.
 
-A job is its task's coroutine: it drives the user's coroutine step by step (timing each
-step, see `monitor`), and when that ends it counts the outcome and hands it over from
-inside the task. A blocking caller (`Call`) sleeps on a lock the loop releases; a
-fire-and-forget caller holds a `TaskFuture` (`Spawn`). Every exception of the user's
-coroutine goes to its caller and stops there (a `SystemExit` never unwinds the loop); only
+A job is its task's coroutine: it drives the user's coroutine step by step (timing each,
+see `monitor`) and, when that ends, counts the outcome and hands it over from inside the
+task: to a blocking caller asleep on a lock (`Call`), or to a `TaskFuture` (`Spawn`). Every
+exception goes to the caller and stops there (a `SystemExit` never unwinds the loop); only
 cancellation propagates, so asyncio still sees the task as cancelled.
 """
 
@@ -27,8 +26,8 @@ from .monitor import StepMonitor, TimedCoroutine, coroutine_name
 
 __all__ = ["Call", "Job", "Owner", "Reason", "Spawn", "Stage", "new_task"]
 
-#: After our own timeout fires, how long a blocking caller waits for the task to
-#: acknowledge its cancellation, so that its `finally` blocks have run when we return.
+#: After its own timeout, how long a blocking caller waits for the cancelled task's
+#: cleanup (its `finally` blocks) before it returns.
 _CANCEL_ACK_TIMEOUT = 1.0
 _copy_context = contextvars.copy_context
 
@@ -45,30 +44,20 @@ class Owner(Protocol):
     def run_queued(self) -> None: ...
 
 
-# Tasks are named after their coroutine, so logs (and users) can tell them apart.
-if sys.version_info >= (3, 12):
-
-    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        name = getattr(job.coro, "__qualname__", None)
+def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+    """The job's task, named after its coroutine so that logs tell tasks apart; started
+    eagerly on 3.12+, its first step run now."""
+    name = getattr(job.coro, "__qualname__", None)
+    if sys.version_info >= (3, 12):
         return asyncio.Task(job, loop=loop, name=name, context=job.context, eager_start=True)
-
-elif sys.version_info >= (3, 11):
-
-    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        return asyncio.Task(
-            job, loop=loop, name=getattr(job.coro, "__qualname__", None), context=job.context
-        )
-
-else:
-
-    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-        # 3.10 has no context= parameter; a task copies the context it is created in.
-        return job.context.run(
-            asyncio.Task, job, loop=loop, name=getattr(job.coro, "__qualname__", None)
-        )
+    if sys.version_info >= (3, 11):
+        return asyncio.Task(job, loop=loop, name=name, context=job.context)
+    return job.context.run(asyncio.Task, job, loop=loop, name=name)  # 3.10: no context=
 
 
 class Stage(enum.Enum):
+    """Where a job is in its life."""
+
     NEW = "new"  # being submitted
     QUEUED = "queued"
     RUNNING = "running"  # its task exists
@@ -84,20 +73,16 @@ class Reason(enum.Enum):
 
 _NEW, _QUEUED, _RUNNING, _DONE = Stage.NEW, Stage.QUEUED, Stage.RUNNING, Stage.DONE
 _CANCEL, _TIMEOUT = Reason.CANCEL, Reason.TIMEOUT
-
-
-def _cancelled() -> concurrent.futures.CancelledError:
-    return concurrent.futures.CancelledError()
+_Cancelled = concurrent.futures.CancelledError
 
 
 class Job(TimedCoroutine[Any]):
-    """One submitted coroutine, from its submission to the delivery of its outcome.
+    """One submitted coroutine and its state, each field written by one side.
 
-    `stage` is written by the submitter from NEW to QUEUED, just before the job joins the
-    queue, and from then on only on the loop thread. `reason` is written only on the loop
-    thread, by `cancel()`, and only while the job is not DONE: a reason means the library
-    did cancel the task. (When the loop thread is gone, whoever sweeps up after it writes
-    both: nobody else can.)
+    `stage`: by the submitter from NEW to QUEUED, just before the job joins the queue, then
+    on the loop thread only. `reason`: on the loop thread only, by `cancel()` while the job
+    is not DONE, so a reason means the library did cancel the task. (Once the loop thread is
+    gone, whoever sweeps up after it writes both: nobody else can.)
     """
 
     __slots__ = ("context", "reason", "slot", "stage", "task", "timeout", "worker")
@@ -109,7 +94,7 @@ class Job(TimedCoroutine[Any]):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super() here
+        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super()
         self.worker: Owner = worker
         self.timeout: float | None = timeout
         self.context: contextvars.Context = _copy_context() if context is None else context
@@ -138,7 +123,7 @@ class Job(TimedCoroutine[Any]):
         if self.reason is _TIMEOUT:
             error = self.timeout_error(error)
         elif error is None:
-            error = _cancelled()
+            error = _Cancelled()
         self.settle(None, error)
         if isinstance(exc, asyncio.CancelledError):
             return exc  # the task ends cancelled, as asyncio expects
@@ -150,7 +135,7 @@ class Job(TimedCoroutine[Any]):
     def settle_unstarted(self) -> None:
         """Settle a job cancelled (or timed out) while still queued; it never runs."""
         discard(self.coro)
-        self.settle(None, self.timeout_error() if self.reason is _TIMEOUT else _cancelled())
+        self.settle(None, self.timeout_error() if self.reason is _TIMEOUT else _Cancelled())
 
     def cancel(self, reason: Reason) -> None:
         """Cancel the task, because of `reason`; a no-op once the job is settled."""
@@ -172,8 +157,7 @@ class Job(TimedCoroutine[Any]):
             return
         self.stage = _DONE
         self.task = None
-        worker = self.worker
-        worker.pending.discard(self)
+        self.worker.pending.discard(self)
         self.release_slot()
         self.deliver(result, error)
 
@@ -187,10 +171,9 @@ class Job(TimedCoroutine[Any]):
         raise NotImplementedError
 
     def counter(self, error: BaseException | None) -> str:
-        """The counter the outcome goes to."""
         if self.reason is _TIMEOUT:
             return "timed_out"
-        if self.reason is _CANCEL or isinstance(error, concurrent.futures.CancelledError):
+        if self.reason is _CANCEL or isinstance(error, _Cancelled):
             return "cancelled"
         return "succeeded" if error is None else "failed"
 
@@ -269,7 +252,7 @@ class Spawn(Job):
             self.timer.cancel()
             self.timer = None
         future, worker = self.future, self.worker
-        if isinstance(error, concurrent.futures.CancelledError):
+        if isinstance(error, _Cancelled):
             worker.count("cancelled")
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
             return

@@ -1,8 +1,7 @@
 """The one worker of this process: settings, lazy start, shutdown, exit and fork.
 
-All process-wide state lives here. The worker starts on first use under a lock
-(double-checked: the fast path takes none), exit hooks drain it, and a forked child gets
-a clean slate, so its first call starts the child's own worker.
+All process-wide state lives here. The worker starts on first use under a lock (checked
+twice: the fast path takes none), exit hooks drain it, and a forked child starts afresh.
 """
 
 from __future__ import annotations
@@ -63,8 +62,8 @@ UNSET = _Unset.UNSET
 _lock = threading.Lock()  # which worker is the process's: starting and replacing it
 _worker: Worker | None = None
 _closing: Worker | None = None  # the worker shutdown() is draining, if any
-# The final counts of this process's stopped workers, so that stats() counts from the
-# start of the process (or the fork), the way monitoring counters must: never backwards.
+# The stopped workers' final counts: stats() counts from the start of the process (or the
+# fork), as monitoring counters must, never backwards.
 _retired = WorkerStats()
 _retired_lock = threading.Lock()  # not _lock: stats() must not wait for a worker to start
 _exited = False  # the exit sequence has stopped the worker for good
@@ -80,7 +79,9 @@ def existing_worker() -> Worker | None:  # without starting one
     return _worker
 
 
-def call(coro: Coroutine[Any, Any, T], timeout: float | None, context: Any = None) -> T:
+def call(
+    coro: Coroutine[Any, Any, T], timeout: float | None, context: contextvars.Context | None = None
+) -> T:
     """Run a fresh coroutine on the process's worker and wait for its outcome."""
     worker = _worker
     if worker is None or not worker.is_running():
@@ -108,7 +109,7 @@ def _worker_for(coro: object) -> Worker:
     try:
         return current_worker()
     except BaseException:
-        discard(coro)  # it will never run; spare the "never awaited" warning
+        discard(coro)  # it will never run: spare the "never awaited" warning
         raise
 
 
@@ -153,13 +154,13 @@ def current_worker() -> Worker:
 
 
 def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None:
-    """Stop the process-wide worker gracefully (see `Worker.shutdown`); the next call
+    """Stop the process-wide worker gracefully (see `EventLoop.shutdown`); the next call
     starts a fresh one. A second `shutdown()` waits for the first, within its timeout."""
     global _worker, _closing
     timeout = check_timeout(timeout)  # before anything stops: never fail half-way
     worker = _worker or _closing
     if worker is not None:
-        worker.event_loop.refuse_loop_thread("shutdown()")
+        worker.refuse_loop_thread("shutdown()")
     with _lock, _retired_lock:  # stats() must see it as _worker or as _closing
         worker = _worker or _closing
         if worker is None:
@@ -171,7 +172,7 @@ def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None
         worker.shutdown(timeout, grace=grace)
         logger.debug("Stopped the sincpro_async_worker event loop thread")
     finally:
-        if first or worker.event_loop.state is LoopState.STOPPED:
+        if first or worker.state is LoopState.STOPPED:
             with _lock:
                 _retire(worker)
 
@@ -184,8 +185,8 @@ def stats() -> WorkerStats:
 
 
 def _retire(worker: Worker) -> None:
-    """Fold a stopped worker's counts into the process's and stop listing it, both under
-    the lock stats() takes, so no snapshot counts it twice or not at all."""
+    """Fold a stopped worker's counts into the process's and forget it, both under the
+    lock stats() takes: no snapshot counts it twice or not at all."""
     global _retired, _worker, _closing
     with _retired_lock:
         if worker is not _worker and worker is not _closing:
@@ -243,22 +244,20 @@ def configure(
         return _settings
 
 
-# When the exit grace period ends; set by the first exit hook, so that both together
-# take no longer than the one grace period the user configured.
+# When the exit grace period ends, set by the first exit hook: both hooks together take
+# no longer than the one grace period configured.
 _exit_deadline: float | None = None
 
 
 def _settle_at_exit() -> None:
-    """First exit hook: let pending work finish while threads and thread pools still work.
-
-    The worker keeps running for the application's `atexit` handlers; the last hook stops it.
-    """
+    """First exit hook: let pending work finish while threads and thread pools still work
+    (the worker keeps running for the application's `atexit` handlers)."""
     global _exit_deadline
     grace = _settings.exit_grace_period
     _exit_deadline = time.monotonic() + grace
     worker = _worker
     if worker is not None and worker.is_running():
-        worker.event_loop.wait_idle(grace)
+        worker.wait_idle(grace)
 
 
 def _shutdown_at_exit() -> None:
@@ -273,10 +272,8 @@ def _shutdown_at_exit() -> None:
 
 
 def _reset_in_child() -> None:
-    """After fork: forget the parent's worker without touching its loop, thread or locks.
-
-    Its loop thread is gone and its tasks are the parent's; the futures the child holds fail.
-    """
+    """After fork: forget the parent's worker (its thread is gone, its tasks are the
+    parent's) without touching its loop or locks; the futures the child holds fail."""
     global _lock, _worker, _closing, _retired, _retired_lock
     _lock = threading.Lock()
     _retired_lock = threading.Lock()
@@ -291,13 +288,11 @@ def _reset_in_child() -> None:
 def _register_exit_handlers() -> None:
     """Let pending work finish at exit, early enough that it still can.
 
-    Python joins non-daemon threads and shuts down thread-pool executors (including the
-    loop's default executor) *before* it runs `atexit` handlers. Work that needs any of
-    those would fail if it only ran during an `atexit` drain, so the waiting is hooked
-    where `concurrent.futures` hooks its own exit, and registered after it so that it
-    runs first (those hooks run last-in, first-out). The `atexit` handler, registered at
-    import and so run after the application's own, stops the worker. The early hook
-    (`threading._register_atexit`) is private; without it only the `atexit` one remains.
+    Python joins non-daemon threads and shuts thread pools down (the loop's default
+    executor too) *before* `atexit` handlers run, so the waiting is hooked where
+    `concurrent.futures` hooks its own exit, after it, to run first (last in, first out).
+    The `atexit` handler, registered at import and so run after the application's own,
+    stops the worker. Without the private early hook, only the `atexit` one remains.
     """
     register_early = getattr(threading, "_register_atexit", None)
     if register_early is not None:

@@ -3,8 +3,7 @@
 The path of one call: `run_blocking()` / `run_coroutine()` (caller's thread) wraps the
 coroutine in a job and `_submit()`s it to a deque; only a submission that finds no wake-up
 pending writes to the loop's self-pipe. `run_queued()` (loop thread) makes each queued job
-an `asyncio.Task` (started eagerly on 3.12+). The job drives the coroutine and hands its
-outcome over (see `job`).
+an `asyncio.Task`, which the job drives to its end and hands its outcome over (see `job`).
 """
 
 from __future__ import annotations
@@ -23,35 +22,30 @@ from ..exceptions import DeadlockError, WorkerNotRunningError
 from .checks import discard
 from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Spawn, Stage, new_task
-from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name
+from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
 
 __all__ = ["Worker", "WorkerStats"]
 
 T = TypeVar("T")
 
-#: A caller waiting for an in-flight slot checks this often that the worker still runs.
-_SLOT_RECHECK = 0.5
-#: Jobs turned into tasks per loop callback. The loop runs those tasks before it takes
-#: the next batch, so a burst of submissions never has more than this many tasks made and
-#: not yet run (each a Task, a handle and a weak reference for the collector to scan).
+_SLOT_RECHECK = 0.5  # how often a caller waiting for an in-flight slot checks the worker
+#: Jobs made tasks per loop callback. The loop runs those before it takes the next batch,
+#: so a burst never has more than this many tasks made and not yet run for the collector
+#: to scan.
 _BATCH = 100
 
-_RUNNING_LOOP = LoopState.RUNNING
-_STOPPING_LOOP = LoopState.STOPPING
+_RUNNING_LOOP, _STOPPING_LOOP = LoopState.RUNNING, LoopState.STOPPING
 _get_ident = threading.get_ident
 _NEW, _QUEUED, _RUNNING = Stage.NEW, Stage.QUEUED, Stage.RUNNING
-_CANCEL, _TIMEOUT = Reason.CANCEL, Reason.TIMEOUT
 
 
 @dataclass(frozen=True, eq=False)
 class WorkerStats(Mapping[str, int]):
-    """A snapshot of task counters: a worker's own, or the process's (`stats()`).
+    """A snapshot of task counters, read as attributes or as a read-only mapping.
 
     `running` counts tasks accepted and not finished (queued or on the loop); every accepted
     task ends in exactly one of `succeeded`, `failed`, `cancelled`, `timed_out`. A task is
-    one call, one step of a bridged generator, or one enter or exit of a bridged context
-    manager. Read as attributes (`stats().failed`) or as a read-only mapping
-    (`stats()["failed"]`), equal to any mapping of the same counts.
+    one call, one step of a bridged generator, or one enter or exit of a bridged context.
     """
 
     submitted: int = 0
@@ -84,14 +78,15 @@ _COUNTERS = tuple(field.name for field in fields(WorkerStats))
 
 
 @final
-class Worker:
-    """Runs coroutines on an `EventLoop` and hands their outcomes back to threads.
+class Worker(EventLoop):
+    """Runs coroutines on its event loop and hands their outcomes back to threads.
 
-    Every method may be called from any thread. `start()` and `shutdown()` are idempotent,
-    and a shut-down worker may be started again. The first submission starts a worker that
-    was never started, as the original `Worker` did. Counters are written on the loop
+    Every method may be called from any thread; a shut-down worker may be started again,
+    and the first submission starts one never started. Counters are written on the loop
     thread only, so they need no lock.
     """
+
+    thread_name = "sincpro-async-worker"
 
     def __init__(
         self,
@@ -100,45 +95,12 @@ class Worker:
         max_in_flight: int | None = None,
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
     ) -> None:
-        self._event_loop = EventLoop(
-            loop_factory,
-            thread_name="sincpro-async-worker",
-            slow_task_threshold=slow_task_threshold,
-            on_exit=self._loop_thread_ended,
-            backlog=self._take_backlog,
-        )
+        super().__init__(loop_factory, slow_task_threshold=slow_task_threshold)
         self._queue: deque[Job] = deque()
         self._wakeup_pending = False
         self.pending: set[Job] = set()  # jobs whose task exists and is not settled
         self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
         self._counts = dict.fromkeys(_COUNTERS, 0)
-
-    def start(self) -> None:
-        self._event_loop.start()
-
-    def is_running(self) -> bool:
-        return self._event_loop.state is _RUNNING_LOOP
-
-    def shutdown(self, timeout: float | None = 5.0, *, grace: float | None = None) -> None:
-        """Stop accepting work, drain for up to `timeout` s, cancel the rest, stop.
-
-        Later submissions from other threads get `WorkerNotRunningError`, and so does
-        anything the loop could not resolve, when its thread ends: no caller is left
-        waiting. See `EventLoop.shutdown`.
-        """
-        self._event_loop.shutdown(timeout, grace=grace)
-
-    def owns_current_thread(self) -> bool:
-        event_loop = self._event_loop
-        return _get_ident() == event_loop.thread_id and event_loop.state is not LoopState.STOPPED
-
-    @property
-    def monitor(self) -> StepMonitor | None:  # None when the detector is off
-        return self._event_loop.monitor
-
-    @property
-    def event_loop(self) -> EventLoop:
-        return self._event_loop
 
     def stats(self) -> WorkerStats:
         """A snapshot of the counters; exact when the worker is idle."""
@@ -154,11 +116,11 @@ class Worker:
         *,
         context: contextvars.Context | None = None,
     ) -> concurrent.futures.Future[T]:
-        """Schedule `coro` and return a future for its outcome at once (any thread).
+        """Schedule `coro` and return a future for its outcome at once.
 
-        `timeout` bounds the task from its start: it is then cancelled and the future
-        fails with `TimeoutError`. Cancelling the future cancels the task. The task runs
-        in `context`, or in a copy of the caller's.
+        `timeout` bounds the task from its start: it is then cancelled and the future fails
+        with `TimeoutError`. Cancelling the future cancels the task. The task runs in
+        `context`, or in a copy of the caller's.
         """
         job = Spawn(coro, self, timeout, context)
         try:
@@ -178,13 +140,13 @@ class Worker:
         *,
         context: contextvars.Context | None = None,
     ) -> T:
-        """Run `coro` and block the calling thread until its outcome is in.
+        """Run `coro` and block until its outcome is in.
 
         On `timeout` the task is cancelled and `TimeoutError` raised (the coroutine's own
-        passes unchanged); a `KeyboardInterrupt` while waiting cancels it too. From the
-        loop thread: `DeadlockError`, since the loop could never run the task.
+        passes unchanged); a `KeyboardInterrupt` while waiting cancels it too. From the loop
+        thread: `DeadlockError`, since the loop could never run the task.
         """
-        if _get_ident() == self._event_loop.thread_id and self.owns_current_thread():
+        if _get_ident() == self.thread_id and self.owns_current_thread():
             name = coroutine_name(coro)
             discard(coro)
             raise DeadlockError(
@@ -198,50 +160,43 @@ class Worker:
             self._submit(job)
             result: T = job.wait()
         except BaseException:
-            # A KeyboardInterrupt (or any exception a signal handler raises) can land
-            # anywhere from here to the end of the wait. Before the job is queued, it is
-            # closed here; after, the loop cancels it (settling it unstarted if still
-            # queued, and waking up for the queue in case the interrupt cut the
-            # submission's wake-up off): it never runs on for a caller that has gone.
+            # A KeyboardInterrupt (or whatever a signal handler raises) can land anywhere
+            # from here to the end of the wait. Before the job is queued, it is closed here;
+            # after, the loop cancels it (settling it unstarted if still queued, and waking
+            # up for the queue in case the interrupt cut the submission's wake-up off).
             if job.stage is _NEW:
                 self._release(job)
             else:
-                self.post(job.cancel, _CANCEL)
+                self.post(job.cancel, Reason.CANCEL)
             raise
         return result
 
     def _submit(self, job: Job) -> None:
         """Queue `job` and make sure a wake-up for the loop is on its way.
 
-        Refusals (no worker, no free slot in time) raise while the job is still NEW, and
-        the caller closes it; from QUEUED on, the loop resolves it. The one window no
-        code can close: an interrupt handled inside `_take_slot`, between the
-        semaphore's acquire and the line after it, leaks that slot.
+        Refusals raise while the job is still NEW, and the caller closes it; from QUEUED on,
+        the loop resolves it. The one window no code can close: an interrupt handled inside
+        `_take_slot`, between the semaphore's acquire and the line after it, leaks that slot.
         """
-        event_loop = self._event_loop
-        state = event_loop.state
+        state = self.state
         if state is not _RUNNING_LOOP:
-            self._start_or_refuse(state)
-        if self._slots is not None and _get_ident() != event_loop.thread_id:
+            if state is LoopState.NEW:
+                self.start()  # a worker never started starts on its first submission
+            elif not (state is _STOPPING_LOOP and self.owns_current_thread()):
+                raise self._refusal()
+        if self._slots is not None and _get_ident() != self.thread_id:
             self._take_slot(job)
         job.stage = _QUEUED  # no signal is handled between this and the append
         self._queue.append(job)
         if not self._wakeup_pending:
             self._wakeup_pending = True
-            event_loop.loop.call_soon_threadsafe(self.run_queued)
-        if event_loop.state is not _RUNNING_LOOP and not self.owns_current_thread():
-            # shutdown() began meanwhile: take the job back, unless the loop has it.
-            try:
+            self.loop.call_soon_threadsafe(self.run_queued)
+        if self.state is not _RUNNING_LOOP and not self.owns_current_thread():
+            try:  # shutdown() began meanwhile: take the job back, unless the loop has it
                 self._queue.remove(job)
             except ValueError:
                 return
             job.stage = _NEW
-            raise self._refusal()
-
-    def _start_or_refuse(self, state: LoopState) -> None:
-        if state is LoopState.NEW:
-            self.start()  # a worker never started starts on its first submission
-        elif not (state is _STOPPING_LOOP and self.owns_current_thread()):
             raise self._refusal()
 
     @staticmethod
@@ -251,14 +206,12 @@ class Worker:
         job.release_slot()
 
     def _refusal(self) -> WorkerNotRunningError:
-        state = self._event_loop.state
-        if state is _STOPPING_LOOP:
-            why = (
-                "the worker is shutting down and takes no new work; submit again once "
-                "shutdown() has returned"
-            )
-        else:
-            why = "this worker has been shut down; call its start() to run it again"
+        why = (
+            "the worker is shutting down and takes no new work; submit again once "
+            "shutdown() has returned"
+            if self.state is _STOPPING_LOOP
+            else "this worker has been shut down; call its start() to run it again"
+        )
         return WorkerNotRunningError(
             f"{why} (run_async_task() and the decorators start a fresh worker by themselves)"
         )
@@ -282,9 +235,9 @@ class Worker:
 
     def post(self, callback: Callable[..., object], *args: Any) -> None:
         """Run `callback(*args)` on the loop thread soon; nothing if the loop has closed
-        (its thread then fails whatever is left as its last act)."""
+        (its thread then fails whatever is left, as its last act)."""
         try:
-            self._event_loop.loop.call_soon_threadsafe(callback, *args)
+            self.loop.call_soon_threadsafe(callback, *args)
         except (RuntimeError, WorkerNotRunningError):
             pass
 
@@ -294,7 +247,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         try:
             # A drain takes them all: each becomes a task it can wait for, or cancel and name.
-            draining = self._event_loop.state is not _RUNNING_LOOP
+            draining = self.state is not _RUNNING_LOOP
             for _ in range(len(queue) if draining else min(len(queue), _BATCH)):
                 try:
                     job = queue.popleft()
@@ -310,13 +263,16 @@ class Worker:
                 if job.stage is _RUNNING:  # not finished by an eager first step
                     job.task = task
                     if job.timeout is not None and isinstance(job, Spawn):
-                        job.timer = loop.call_later(job.timeout, job.cancel, _TIMEOUT)
+                        job.timer = loop.call_later(job.timeout, job.cancel, Reason.TIMEOUT)
         finally:
-            # Something escaped (a SystemExit from a future's done-callback, say): the
-            # rest of this batch must not wait for a wake-up that nobody will send.
+            # Something escaped (a SystemExit from a future's done-callback, say): the rest
+            # of the queue must not wait for a wake-up that nobody will send.
             if queue and not self._wakeup_pending:
                 self._wakeup_pending = True
                 loop.call_soon(self.run_queued)
+
+    def count(self, counter: str, by: int = 1) -> None:
+        self._counts[counter] += by
 
     def _take_backlog(self) -> bool:
         if not self._queue:
@@ -324,17 +280,14 @@ class Worker:
         self.run_queued()
         return True
 
-    def count(self, counter: str, by: int = 1) -> None:
-        self._counts[counter] += by
-
     def _loop_thread_ended(self) -> None:
-        """Loop thread, last act: fail every job the closed loop can no longer resolve."""
-        queue = self._queue
+        """Fail every job the closed loop can no longer resolve."""
         why = WorkerNotRunningError(
             "the worker stopped before the task finished; the next call starts a fresh worker"
         )
+        queue = self._queue
         while True:
-            try:
+            try:  # a submitter racing shutdown() may take its job back meanwhile
                 job = queue.popleft()
             except IndexError:
                 break
@@ -345,10 +298,7 @@ class Worker:
             job.settle(None, why)
 
     def forget_after_fork(self) -> None:
-        """In a forked child: fail the parent's futures, taking no lock the parent held.
-
-        The loop thread does not exist in the child, and its tasks are the parent's.
-        """
+        """In a forked child: fail the parent's futures, taking no lock the parent held."""
         why = WorkerNotRunningError(
             "the task was submitted in the parent process before os.fork(); the child "
             "process starts its own worker on its first call"
