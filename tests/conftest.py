@@ -64,7 +64,7 @@ def clean_worker(request: pytest.FixtureRequest) -> Iterator[None]:
     runtime.shutdown(5)
     default_settings()
     # stats() counts for the whole process; each test starts where a fresh process does.
-    runtime._retired = saw.WorkerStats()
+    runtime._counts.update(saw.WorkerStats())
     logger = logging.getLogger(LOGGER)
     assert logger.handlers == [], "the library must not install logging handlers"
     records = _Records()

@@ -23,7 +23,7 @@ from ..exceptions import ConfigurationError, WorkerNotRunningError
 from .checks import check_timeout, discard
 from .event_loop import LoopFactory, LoopState
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD
-from .worker import Worker, WorkerStats
+from .worker import Worker, WorkerStats, snapshot
 
 __all__ = [
     "Settings",
@@ -62,10 +62,9 @@ UNSET = _Unset.UNSET
 _lock = threading.Lock()  # which worker is the process's: starting and replacing it
 _worker: Worker | None = None
 _closing: Worker | None = None  # the worker shutdown() is draining, if any
-# The stopped workers' final counts: stats() counts from the start of the process (or the
-# fork), as monitoring counters must, never backwards.
-_retired = WorkerStats()
-_retired_lock = threading.Lock()  # not _lock: stats() must not wait for a worker to start
+# The process's counters, which each of its workers in turn writes: stats() counts from
+# the start of the process (or the fork), as monitoring counters must, never backwards.
+_counts: dict[str, int] = dict(WorkerStats())
 _exited = False  # the exit sequence has stopped the worker for good
 _settings = Settings()
 _forked_from: list[Worker] = []  # a child keeps the parent's workers, never finalised
@@ -141,11 +140,11 @@ def current_worker() -> Worker:
         if worker is None or not worker.is_running():
             if worker is not None:
                 logger.debug("The worker's thread has stopped; starting a new one")
-                _retire(worker)
             worker = Worker(
                 _settings.loop_factory,
                 max_in_flight=_settings.max_in_flight,
                 slow_task_threshold=_settings.slow_task_threshold,
+                counts=_counts,
             )
             worker.start()
             _worker = worker
@@ -161,12 +160,12 @@ def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None
     worker = _worker or _closing
     if worker is not None:
         worker.refuse_loop_thread("shutdown()")
-    with _lock, _retired_lock:  # stats() must see it as _worker or as _closing
+    with _lock:
         worker = _worker or _closing
         if worker is None:
             return
         first = _closing is None
-        _worker, _closing = None, worker
+        _closing, _worker = worker, None  # in this order: stats() always finds one
     try:
         # Not under the lock: work being drained may call into the library meanwhile.
         worker.shutdown(timeout, grace=grace)
@@ -174,28 +173,14 @@ def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None
     finally:
         if first or worker.state is LoopState.STOPPED:
             with _lock:
-                _retire(worker)
+                if _closing is worker:
+                    _closing = None
 
 
 def stats() -> WorkerStats:
-    """The counters of every worker this process has run, the current one included."""
-    with _retired_lock:
-        live = _worker or _closing
-        return _retired if live is None else _retired + live.stats()
-
-
-def _retire(worker: Worker) -> None:
-    """Fold a stopped worker's counts into the process's and forget it, both under the
-    lock stats() takes: no snapshot counts it twice or not at all."""
-    global _retired, _worker, _closing
-    with _retired_lock:
-        if worker is not _worker and worker is not _closing:
-            return
-        _retired = _retired + worker.stats()
-        if _worker is worker:
-            _worker = None
-        if _closing is worker:
-            _closing = None
+    """The counters of every task this process has run (since it started, or forked)."""
+    live = _worker or _closing
+    return snapshot(_counts, 0) if live is None else live.stats()
 
 
 def configure(
@@ -274,10 +259,9 @@ def _shutdown_at_exit() -> None:
 def _reset_in_child() -> None:
     """After fork: forget the parent's worker (its thread is gone, its tasks are the
     parent's) without touching its loop or locks; the futures the child holds fail."""
-    global _lock, _worker, _closing, _retired, _retired_lock
+    global _lock, _worker, _closing, _counts
     _lock = threading.Lock()
-    _retired_lock = threading.Lock()
-    _retired = WorkerStats()  # the child's own counts, from zero
+    _counts = dict(WorkerStats())  # the child's own counts, from zero
     for worker in (_worker, _closing):
         if worker is not None:
             worker.forget_after_fork()

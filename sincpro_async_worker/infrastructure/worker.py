@@ -24,7 +24,7 @@ from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["Worker", "WorkerStats", "snapshot"]
 
 T = TypeVar("T")
 
@@ -70,11 +70,15 @@ class WorkerStats(Mapping[str, int]):
     def __hash__(self) -> int:  # Mapping's __eq__ would leave it unhashable
         return hash(tuple(self.values()))
 
-    def __add__(self, other: WorkerStats) -> WorkerStats:
-        return WorkerStats(**{name: self[name] + other[name] for name in _COUNTERS})
-
 
 _COUNTERS = tuple(field.name for field in fields(WorkerStats))
+
+
+def snapshot(counts: Mapping[str, int], queued: int) -> WorkerStats:
+    """The stats of `counts` (written on a loop thread), with `queued` jobs not yet counted."""
+    submitted = counts["submitted"] + queued
+    finished = sum(counts[name] for name in _COUNTERS[2:])
+    return WorkerStats(**{**counts, "submitted": submitted, "running": submitted - finished})
 
 
 @final
@@ -82,8 +86,9 @@ class Worker(EventLoop):
     """Runs coroutines on its event loop and hands their outcomes back to threads.
 
     Every method may be called from any thread; a shut-down worker may be started again,
-    and the first submission starts one never started. Counters are written on the loop
-    thread only, so they need no lock.
+    and the first submission starts one never started. Its counters (`counts`, which the
+    process-wide worker shares with those before it) are written on the loop thread only,
+    so they need no lock.
     """
 
     thread_name = "sincpro-async-worker"
@@ -94,20 +99,18 @@ class Worker(EventLoop):
         *,
         max_in_flight: int | None = None,
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
+        counts: dict[str, int] | None = None,
     ) -> None:
         super().__init__(loop_factory, slow_task_threshold=slow_task_threshold)
         self._queue: deque[Job] = deque()
         self._wakeup_pending = False
         self.pending: set[Job] = set()  # jobs whose task exists and is not settled
         self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
-        self._counts = dict.fromkeys(_COUNTERS, 0)
+        self._counts = dict.fromkeys(_COUNTERS, 0) if counts is None else counts
 
     def stats(self) -> WorkerStats:
         """A snapshot of the counters; exact when the worker is idle."""
-        counts = self._counts
-        submitted = counts["submitted"] + len(self._queue)
-        finished = sum(counts[name] for name in _COUNTERS[2:])
-        return WorkerStats(**{**counts, "submitted": submitted, "running": submitted - finished})
+        return snapshot(self._counts, len(self._queue))
 
     def run_coroutine(
         self,
