@@ -1,22 +1,17 @@
-"""Crossing between sync and async code for the shapes beyond one coroutine.
+"""The crossings beyond one coroutine: `sync_iter`, `sync_context`, and the `.aio` twins.
 
-Sync side: `sync_iter` (an async iterable stepped on the worker loop) and `sync_context`
-(an async context manager entered and exited there). Async side: the `.aio` twins of
-decorated functions, which run their work on the worker loop and await it from the
-caller's loop. Each step, enter or exit is one task on the worker loop, bounded by
-`timeout`, and all of one iteration's (or one `with` block's) run in one context, copied
-from the caller at the start (Python 3.11+; on 3.10 each task copies it afresh).
+Each step, enter or exit is one task on the worker loop, bounded by `timeout`; those of one
+iteration or `with` block share a context copied from the caller (on 3.10, a copy each).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from types import TracebackType
+from contextvars import Context, copy_context
 from typing import Any, TypeVar
 
 from .exceptions import WorkerNotRunningError
@@ -28,18 +23,17 @@ __all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
-Y = TypeVar("Y")
 
 _EXHAUSTED: Any = object()
 
 
 def sync_iter(
-    aiterable: AsyncIterable[Y], timeout: float | None = None
-) -> Generator[Y, None, None]:
+    aiterable: AsyncIterable[T], timeout: float | None = None
+) -> Generator[T, None, None]:
     """Iterate an async iterable from sync code, one step per `next()` on the worker loop.
 
-    `timeout` bounds each step. Leaving the loop early (break, an exception, `close()`,
-    garbage collection) closes the async iterator on the loop, if it has `aclose()`.
+    `timeout` bounds each step. Leaving early (break, an exception, `close()`, garbage
+    collection) closes the async iterator on the loop, if it has `aclose()`.
     """
     seconds = check_timeout(timeout)
     if not hasattr(aiterable, "__aiter__"):
@@ -51,22 +45,18 @@ def sync_iter(
     return _iterate(aiterable.__aiter__(), seconds)
 
 
-def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None, None]:
-    context = contextvars.copy_context()
+def _iterate(agen: AsyncIterator[T], timeout: float | None) -> Generator[T, None, None]:
+    context = copy_context()
     try:
         while True:
             item = runtime.call(_step(agen), timeout, context)
             if item is _EXHAUSTED:
                 return
             yield item
-    except GeneratorExit:
-        # Left early (break, close(), garbage collection): an error in the generator's
-        # own cleanup is the news here, so it propagates.
+    except GeneratorExit:  # left early: an error in the generator's own cleanup is the news
         _close_on_loop(agen, context, timeout)
         raise
-    except BaseException:
-        # A step failed (its own error, or our timeout): that error is the news, not
-        # any trouble closing a generator that may still be unwinding from it.
+    except BaseException:  # a step failed: its error is the news, not a failure to close
         try:
             _close_on_loop(agen, context, timeout)
         except Exception:
@@ -74,15 +64,12 @@ def _iterate(agen: AsyncIterator[Y], timeout: float | None) -> Generator[Y, None
         raise
 
 
-def _close_on_loop(
-    agen: AsyncIterator[Any], context: contextvars.Context, timeout: float | None
-) -> None:
+def _close_on_loop(agen: AsyncIterator[Any], context: Context, timeout: float | None) -> None:
     worker = runtime.existing_worker()
     if not hasattr(agen, "aclose") or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
     closing = runtime.spawn(_aclose(agen), None, context)
-    # On the loop thread (the generator was garbage collected there) nobody may wait:
-    # the close runs as soon as the current callback returns.
+    # On the loop thread (garbage collected there) nobody may wait; the close runs soon.
     if not runtime.on_worker_thread():
         closing.result(timeout)
 
@@ -91,14 +78,13 @@ async def _aclose(agen: Any) -> None:
     await agen.aclose()
 
 
-async def _step(agen: AsyncIterator[Y]) -> Y:
+async def _step(agen: AsyncIterator[T]) -> T:
     if getattr(agen, "ag_frame", _EXHAUSTED) is None:
-        # Finished, yet we never saw it end: a shutdown() finalised it with its loop.
-        # Ending quietly here would pass a cut-short iteration off as a complete one.
+        # Finished, yet we never saw it end: shutdown() finalised it. Ending quietly would
+        # pass a cut-short iteration off as a complete one.
         raise WorkerNotRunningError(
-            f"the async generator {getattr(agen, '__qualname__', agen)} was closed when "
-            "the worker shut down in the middle of iterating it; iterate it again from "
-            "the start"
+            f"the async generator {getattr(agen, '__qualname__', agen)} was closed when the "
+            "worker shut down in the middle of iterating it; iterate it again from the start"
         )
     try:  # ending is no failure: report it with a sentinel, not StopAsyncIteration
         return await agen.__anext__()
@@ -111,16 +97,14 @@ def sync_context(
 ) -> AbstractContextManager[T]:
     """Use an async context manager in a sync `with`, entered and exited on the worker loop.
 
-    An exception raised in the `with` body reaches `__aexit__`, which may suppress it.
-    `timeout` bounds the enter and the exit, each.
+    An exception in the `with` body reaches `__aexit__`, which may suppress it. `timeout`
+    bounds the enter and the exit, each.
     """
     seconds = check_timeout(timeout)
     if not (hasattr(acm, "__aenter__") and hasattr(acm, "__aexit__")):
-        hint = (
-            "; it is a sync context manager: use `with` on it directly"
-            if hasattr(acm, "__enter__")
-            else "; an @asynccontextmanager function must be called: sync_context(cm())"
-        )
+        hint = "; it is a sync context manager: use `with` on it directly"
+        if not hasattr(acm, "__enter__"):
+            hint = "; an @asynccontextmanager function must be called: sync_context(cm())"
         raise TypeError(
             f"sync_context() expects an async context manager (with __aenter__ and "
             f"__aexit__), got {type(acm).__qualname__} {acm!r}{hint}"
@@ -130,7 +114,7 @@ def sync_context(
 
 @contextlib.contextmanager
 def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iterator[T]:
-    context = contextvars.copy_context()
+    context = copy_context()
     value: T = runtime.call(as_coroutine(acm.__aenter__(), "sync_context"), timeout, context)
     try:
         yield value
@@ -139,22 +123,12 @@ def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iter
         if not runtime.call(as_coroutine(exit_, "sync_context"), timeout, context):
             raise
     else:
-        runtime.call(
-            as_coroutine(acm.__aexit__(None, None, None), "sync_context"), timeout, context
-        )
+        exit_ = acm.__aexit__(None, None, None)
+        runtime.call(as_coroutine(exit_, "sync_context"), timeout, context)
 
 
-# -- the .aio twins ------------------------------------------------------------------------
-
-
-async def _on_worker(
-    awaitable: Awaitable[T], timeout: float | None, context: contextvars.Context | None = None
-) -> T:
-    """Run `awaitable` on the worker loop and await its outcome from the running loop.
-
-    On the worker loop itself it is simply awaited. Cancelling the awaiting task cancels
-    the worker's task.
-    """
+async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
+    """Run on the worker loop (on it, just awaited); cancelling the awaiter cancels the task."""
     coro = as_coroutine(awaitable, "aio")
     if runtime.on_worker_thread():
         return await (coro if timeout is None else bounded(coro, timeout))
@@ -165,15 +139,15 @@ async def aio_call(
     func: Callable[..., Awaitable[T]], timeout: float | None, /, *args: Any, **kwargs: Any
 ) -> T:
     """`func(*args, **kwargs)` on the worker loop, awaited from the caller's loop."""
-    return await _on_worker(func(*args, **kwargs), timeout)
+    return await _on_worker(func(*args, **kwargs), timeout, None)
 
 
 async def aio_iterate(
-    func: Callable[..., AsyncIterator[Y]], timeout: float | None, /, *args: Any, **kwargs: Any
-) -> AsyncIterator[Y]:
+    func: Callable[..., AsyncIterator[T]], timeout: float | None, /, *args: Any, **kwargs: Any
+) -> AsyncIterator[T]:
     """The async generator `func(*args, **kwargs)`, stepped on the worker loop."""
     agen = func(*args, **kwargs)
-    context = contextvars.copy_context()
+    context = copy_context()
     try:
         while True:
             item = await _on_worker(_step(agen), timeout, context)
@@ -190,16 +164,10 @@ class AioContext(AbstractAsyncContextManager[T]):
     def __init__(self, acm: AbstractAsyncContextManager[T], timeout: float | None) -> None:
         self._acm = acm
         self._timeout = timeout
-        self._context = contextvars.copy_context()
+        self._context = copy_context()
 
     async def __aenter__(self) -> T:
         return await _on_worker(self._acm.__aenter__(), self._timeout, self._context)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        exit_ = self._acm.__aexit__(exc_type, exc, tb)
-        return await _on_worker(exit_, self._timeout, self._context)
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await _on_worker(self._acm.__aexit__(*exc_info), self._timeout, self._context)
