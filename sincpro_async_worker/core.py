@@ -53,20 +53,12 @@ def run_async_task(
 ) -> T | concurrent.futures.Future[T]:
     """Run a coroutine on the process-wide event loop from synchronous code.
 
-    Blocking (the default): returns the coroutine's result, or raises its exception with
-    the original type and traceback. When `timeout` seconds pass first, the task is
-    cancelled on the loop and the built-in `TimeoutError` is raised; a `TimeoutError` the
-    coroutine raises itself propagates unchanged. Called from the loop's own thread, it
-    raises `DeadlockError` at once instead of deadlocking; called from a thread whose own
-    event loop is running, it works but issues `LoopBlockingWarning` (once per call site).
-
-    `fire_and_forget=True`: returns a `concurrent.futures.Future` at once. `timeout` then
-    bounds the task itself, and `future.cancel()` cancels it on the loop. A failure nobody
-    retrieves is logged when the future is garbage collected.
-
-    Bad input (not an awaitable, a coroutine function left uncalled, a negative or NaN
-    timeout) raises `TypeError`/`ValueError` and schedules nothing. An infinite timeout
-    means no limit, as None does.
+    Returns its result or raises its exception. After `timeout` seconds the task is
+    cancelled on the loop and `TimeoutError` raised (one the coroutine raises itself passes
+    through unchanged). From the loop's own thread: `DeadlockError`; from a thread running
+    another loop it works, with `LoopBlockingWarning`. `fire_and_forget=True` returns a
+    `concurrent.futures.Future` at once; `timeout` then bounds the task, `cancel()` cancels
+    it. Bad input is a `TypeError`/`ValueError`, and nothing is scheduled.
     """
     coro = as_coroutine(task, "run_async_task")
     seconds = check_timeout(timeout, coro)
@@ -84,35 +76,29 @@ def blocks_a_running_loop() -> bool:
 
 def loop_blocking_warning(what: str, aio: str | None) -> LoopBlockingWarning:
     """The warning for a blocking call of `what` made on a thread that runs a loop."""
-    instead = (
-        f"inside `async def`, use `await {aio}(...)`"
-        if aio is not None
-        else "inside `async def`, await the coroutine itself, or use the `.aio` twin of a "
-        "decorated function"
-    )
+    instead = "await the coroutine itself, or use the `.aio` twin of a decorated function"
+    if aio is not None:
+        instead = f"use `await {aio}(...)`"
     return LoopBlockingWarning(
-        f"{what} was called from a thread whose own event loop is running: it works, but "
-        f"blocks that loop and every task on it until the worker answers; {instead}"
+        f"{what} was called from a thread whose own event loop is running: it works, but blocks"
+        f" that loop and every task on it until the worker answers; inside `async def`, {instead}"
     )
 
 
 def shutdown(timeout: float | None = 5.0) -> None:
     """Stop the worker gracefully: no new work, drain, cancel what is left, close.
 
-    Pending tasks get up to `timeout` seconds (`None`: no limit); each task still running
-    then is cancelled and logged by name. The loop is closed (async generators and the
-    default executor included) and its thread joined. Idempotent: a call made while
-    another drains waits for it. The next call of the API starts a fresh worker. Raises
-    `DeadlockError` from the loop's own thread.
+    Pending tasks get up to `timeout` seconds (None: no limit); those still running are then
+    cancelled and logged. Idempotent; the next call of the API starts a fresh worker. Called
+    from the loop's own thread, it raises `DeadlockError`.
     """
     runtime.shutdown(timeout)
 
 
 def stats() -> WorkerStats:
-    """A snapshot of the process's counters (all zero before the first call).
+    """A snapshot of the process's counters, all zero before the first call.
 
-    They count every task since the process started (in a forked child: since the fork),
-    across `shutdown()` and restarts, so they only ever grow, as monitoring counters
-    must; `running` is what is queued or running now.
+    They count every task since the process started (or forked), across restarts, so they
+    only grow; `running` is what is queued or running now.
     """
     return runtime.stats()
