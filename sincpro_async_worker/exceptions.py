@@ -1,11 +1,4 @@
-"""Errors and warnings raised by the library.
-
-Each one subclasses the builtin a caller would already catch (`RuntimeError`, or for a
-bad argument `TypeError`), so code written against the original library keeps working,
-and each message says what to do.
-"""
-
-from __future__ import annotations
+"""The library's errors and warning; each subclasses the builtin a caller would catch."""
 
 __all__ = [
     "ConfigurationError",
@@ -17,16 +10,12 @@ __all__ = [
 
 
 class WorkerNotRunningError(RuntimeError):
-    """The worker cannot take or finish the task: it is shutting down, was shut down
-    before the task started, or its thread is gone."""
+    """The worker cannot take or finish the task: it is shutting down, shut down, or gone."""
 
 
 class DeadlockError(RuntimeError):
-    """A blocking call was made from the worker loop's own thread.
-
-    Blocking there would wait for a loop that can never run again, so it is refused at
-    once; await the coroutine (`await func.aio(...)`) instead.
-    """
+    """A blocking call from the worker loop's own thread, refused at once: it would wait
+    forever for that loop. Await the coroutine (`await func.aio(...)`) instead."""
 
 
 class ConfigurationError(RuntimeError):
@@ -34,18 +23,11 @@ class ConfigurationError(RuntimeError):
 
 
 class TimeoutTypeError(TypeError, ValueError):
-    """A `timeout` that is not a number of seconds (nor None), such as `"5"` or `True`.
-
-    A `TypeError`, as Python has it for an argument of the wrong type, and also a
-    `ValueError`, since the library's contract calls every bad timeout one: either
-    `except` clause catches it.
-    """
+    """A `timeout` that is not a number of seconds nor None, such as `"5"` or `True`. It is
+    both a `TypeError` and a `ValueError` (the contract's error for any bad timeout)."""
 
 
 class LoopBlockingWarning(RuntimeWarning):
-    """A blocking bridge call was made from a thread whose own event loop is running.
-
-    The call works, but it stops that loop (every other task on it waits) until the
-    worker answers. Inside `async def`, await the function's `.aio(...)` twin instead.
-    Issued once per decorated function (once per call site for `run_async_task`).
-    """
+    """A blocking bridge call from a thread whose own event loop is running: it works, but
+    stops that loop until the worker answers. Inside `async def`, await `.aio(...)` instead.
+    Issued once per decorated function (once per call site for `run_async_task`)."""
