@@ -1,11 +1,6 @@
 """Call asyncio code from synchronous code through one persistent background event loop.
 
-from sincpro_async_worker import sync_bridge
-
-@sync_bridge
-async def fetch(url: str) -> bytes: ...
-
-data = fetch("https://example.org")  # runs on the worker loop, returns bytes
+`@sync_bridge` turns an `async def` into a plain function; `run_async_task` is the explicit form.
 """
 
 from .bridges import sync_context, sync_iter
