@@ -7,7 +7,6 @@ Built on `wrapt`, for functions and every kind of method; the result reads as sy
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import functools
 import inspect
 import typing
@@ -186,7 +185,6 @@ def _decorate(func: Any, api: str, timeout: float | None) -> Any:
 
 
 def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
-    """The wrapt wrapper for `kind`: it ignores `instance` (`wrapped` is already bound)."""
     if kind == "spawn":
         spawn = runtime.spawn
         return lambda wrapped, instance, args, kwargs: spawn(wrapped(*args, **kwargs), timeout)
@@ -292,18 +290,13 @@ class _BoundBridge(_LooksSync, wrapt.BoundFunctionWrapper[..., Any]):
         return surrogate
 
     # Pickled and copied as a bound method is: its name, looked up again on its object (its
-    # class for `Client.fetch`, which deepcopy leaves as it is). A proxy refuses all three.
+    # class for `Client.fetch`). With the proxy's own __copy__ and __deepcopy__ (which
+    # refuse) set to None, copy and deepcopy follow __reduce_ex__ too.
     def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
-        return getattr, (self._bound_to(), self.__name__)
+        bound_to = self._self_owner if self._self_instance is None else self._self_instance
+        return getattr, (bound_to, self.__name__)
 
-    def __copy__(self) -> Any:
-        return getattr(self._bound_to(), self.__name__)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return getattr(copy.deepcopy(self._bound_to(), memo), self.__name__)
-
-    def _bound_to(self) -> Any:
-        return self._self_owner if self._self_instance is None else self._self_instance
+    __copy__ = __deepcopy__ = None  # type: ignore[assignment]
 
 
 class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
@@ -322,15 +315,11 @@ class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
         return _aio(self._self_kind, self.__wrapped__, self._self_timeout)
 
     # Pickled as a plain function is, by module and qualified name (so process pools can
-    # send it), and never copied. A proxy refuses all three by default.
+    # send it), and so, like one, never copied (see _BoundBridge).
     def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__qualname__)
 
-    def __copy__(self) -> Any:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return self
+    __copy__ = __deepcopy__ = None  # type: ignore[assignment]
 
 
 # A class body cannot define `__annotations__` (it is the class's own): set it afterwards.
