@@ -115,7 +115,7 @@ def sync_bridge(func: Any = None, /, *, timeout: float | None = None) -> Any:
     `timeout` bounds each call, step, enter and exit. Anything else is a `TypeError` at
     decoration time; a bad timeout, a `ValueError`.
     """
-    decorate = functools.partial(_decorate, api="sync_bridge", timeout=check_timeout(timeout))
+    decorate = functools.partial(_Bridge, api="sync_bridge", timeout=check_timeout(timeout))
     return decorate if func is None else decorate(func)
 
 
@@ -133,7 +133,7 @@ def fire_and_forget(func: Any = None, /, *, timeout: float | None = None) -> Any
     `future.cancel()` cancels it, a failure nobody retrieves is logged. Anything but an
     `async def` (an async generator function too) is a `TypeError` at decoration time.
     """
-    decorate = functools.partial(_decorate, api="fire_and_forget", timeout=check_timeout(timeout))
+    decorate = functools.partial(_Bridge, api="fire_and_forget", timeout=check_timeout(timeout))
     return decorate if func is None else decorate(func)
 
 
@@ -174,14 +174,6 @@ def _kind(func: Any, api: str) -> str:
         f"@asynccontextmanager function), but {getattr(func, '__qualname__', repr(func))} is "
         "not one; define it with `async def`, or call it directly if it is already synchronous"
     )
-
-
-def _decorate(func: Any, api: str, timeout: float | None) -> Any:
-    kind = _kind(func, api)
-    name = getattr(func, "__qualname__", None) or func.__func__.__qualname__
-    bridge = _Bridge(func, _caller(kind, timeout, name))
-    bridge._self_kind, bridge._self_timeout = kind, timeout
-    return bridge
 
 
 def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
@@ -301,7 +293,12 @@ class _BoundBridge(_LooksSync, wrapt.BoundFunctionWrapper[..., Any]):
 
 class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
     __bound_function_wrapper__ = _BoundBridge
-    _self_timeout: float | None
+
+    def __init__(self, func: Any, api: str, timeout: float | None) -> None:
+        kind = _kind(func, api)
+        name = getattr(func, "__qualname__", None) or func.__func__.__qualname__
+        super().__init__(func, _caller(kind, timeout, name))
+        self._self_kind, self._self_timeout = kind, timeout
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # wrapt's own call looks `__self__` up on the function, which for a plain function
