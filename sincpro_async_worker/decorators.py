@@ -312,7 +312,7 @@ class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
         return _aio(self._self_kind, self.__wrapped__, self._self_timeout)
 
     # Pickled as a plain function is, by module and qualified name (so process pools can
-    # send it), and so, like one, never copied (see _BoundBridge).
+    # send it); copy and deepcopy then return it as they return a function (see above).
     def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__qualname__)
 
