@@ -128,7 +128,8 @@ def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iter
 
 
 async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
-    """Run on the worker loop (on it, just awaited); cancelling the awaiter cancels the task."""
+    """Await `awaitable` as a task on the worker loop, or directly when on that loop already;
+    cancelling the awaiting task cancels the worker's task."""
     coro = as_coroutine(awaitable, "aio")
     if runtime.on_worker_thread():
         return await (coro if timeout is None else bounded(coro, timeout))
