@@ -45,9 +45,9 @@ def check_timeout(
     does, unless the setting must be `finite` (or may not be None). A bool is refused:
     `timeout=True` is a mistake, not one second.
     """
-    unlimited = " or None (no limit)" if none else ""
     if timeout is None and none:
         return None
+    unlimited = " or None (no limit)" if none else ""
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
         discard(coro)
         raise TimeoutTypeError(f"{name} must be a number of seconds{unlimited}, got {timeout!r}")
