@@ -1,8 +1,4 @@
-"""Checks every entry point makes before anything is scheduled, and the errors they raise.
-
-A leaf module (it imports only the package's exceptions). A refused coroutine is closed,
-so Python does not warn that it was never awaited.
-"""
+"""Checks every entry point makes before anything is scheduled, and the errors they raise."""
 
 from __future__ import annotations
 
@@ -38,12 +34,11 @@ def check_timeout(
     finite: bool = False,
     none: bool = True,
 ) -> float | None:
-    """Return `timeout` as seconds, or None for no limit; refuse (closing `coro`) a bad one.
+    """Return `timeout` in seconds, or None for no limit; refuse a bad one, closing `coro`.
 
-    Any real number >= 0 is accepted (numpy's too). Infinity, and anything longer than a
-    thread can wait (`threading.TIMEOUT_MAX`, about 292 years), mean no limit, as None
-    does, unless the setting must be `finite` (or may not be None). A bool is refused:
-    `timeout=True` is a mistake, not one second.
+    Any real number >= 0 passes (numpy's too), but not a bool: `timeout=True` is a mistake.
+    Infinity, or more than a thread can wait (`threading.TIMEOUT_MAX`), is no limit unless
+    the setting must be `finite`.
     """
     if timeout is None and none:
         return None
@@ -63,13 +58,7 @@ def check_timeout(
 
 
 def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
-    """Return `task` as a coroutine to run, or raise an error that says what to pass.
-
-    A coroutine that already started is refused here. One that already finished is
-    refused by its first step on the loop (`finished_coroutine_error`): telling it apart
-    from a fresh one here would mean reading `cr_frame`, which builds a frame object that
-    then lives as long as the task.
-    """
+    """Return `task` as a coroutine to run, or raise an error that says what to pass."""
     if type(task) is types.CoroutineType:
         state = _started(task)
         if state is not None:
@@ -85,13 +74,13 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
 if sys.version_info >= (3, 11):
 
     def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
+        # A finished one is left to `finished_coroutine_error`: `cr_frame` would tell it, but
+        # reading it builds a frame object that then lives as long as the task.
         return "started" if coro.cr_running or coro.cr_suspended else None
 
-else:
+else:  # a coroutine has a frame object until it finishes, at instruction -1 until it runs
 
     def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
-        # Before 3.11 every coroutine has its frame object already; an unstarted one
-        # has not executed an instruction, a finished one has no frame.
         frame = coro.cr_frame
         if frame is None:
             return "finished or been closed"
@@ -99,11 +88,10 @@ else:
 
 
 def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
-    """What a coroutine's very first step raised, made clear if it was already finished.
+    """What a coroutine's first step raised, made clear if it had already finished.
 
-    Python refuses to run a finished coroutine with a RuntimeError raised by `send()`
-    itself, before any of its code runs: the traceback then holds no frame of the
-    coroutine's own (`tb_next` is None). A RuntimeError raised by the coroutine's code has one.
+    Python's refusal to resume a finished coroutine has no frame of the coroutine's in its
+    traceback (`tb_next` is None); a RuntimeError the coroutine raised itself has one.
     """
     tb = exc.__traceback__
     if type(exc) is RuntimeError and tb is not None and tb.tb_next is None:
@@ -136,6 +124,7 @@ async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
 def _not_awaitable(task: object, api: str) -> TypeError:
     name = getattr(task, "__qualname__", None) or type(task).__qualname__
     func = getattr(task, "__func__", task)
+    iterate = "iterate it from sync code with `for item in sync_iter(...):`"
     if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(func):
         got = f"the coroutine function {name} itself; did you mean {name}()?"
     elif inspect.isasyncgenfunction(task):
@@ -144,20 +133,14 @@ def _not_awaitable(task: object, api: str) -> TypeError:
             f"sync_iter({name}()), or decorate it with @sync_bridge"
         )
     elif inspect.isasyncgen(task):
-        got = (
-            f"the async generator {task!r}; iterate it from sync code with `for item in "
-            "sync_iter(...):`, or decorate its function with @sync_bridge"
-        )
+        got = f"the async generator {task!r}; {iterate}, or decorate its function with @sync_bridge"
     elif hasattr(task, "__aenter__") and hasattr(task, "__aexit__"):
         got = (
             f"the async context manager {task!r}; enter it from sync code with "
             "`with sync_context(...) as value:`"
         )
     elif hasattr(task, "__aiter__"):
-        got = (
-            f"the async iterable {task!r}; iterate it from sync code with "
-            "`for item in sync_iter(...):`"
-        )
+        got = f"the async iterable {task!r}; {iterate}"
     else:
         return TypeError(
             f"{api}() expects a coroutine or another awaitable, but got "
