@@ -15,8 +15,8 @@ import asyncio
 import collections.abc
 import gc
 import logging
-import time
 from collections.abc import Coroutine, Generator
+from time import perf_counter, thread_time
 from typing import Any, TypeVar
 
 __all__ = [
@@ -40,9 +40,6 @@ DEFAULT_SLOW_TASK_THRESHOLD = 0.25
 #: The count of full garbage collections is read along with it.
 _CPU_READ_INTERVAL = 0.01
 
-_perf_counter = time.perf_counter
-_thread_time = time.thread_time
-
 
 class StepMonitor:
     """The threshold and CPU-clock reading the timed steps of one loop share (loop thread)."""
@@ -58,8 +55,8 @@ class StepMonitor:
     def read_clocks(self, now: float) -> None:
         """Note the loop thread's CPU clock, and how many full collections have run."""
         self.cpu_read_at = now
-        self.cpu = _thread_time()
-        self.full_collections = _full_collections()
+        self.cpu = thread_time()
+        self.full_collections = gc.get_stats()[-1]["collections"]
 
     def task_factory(
         self, loop: asyncio.AbstractEventLoop, coro: Any, **options: Any
@@ -73,16 +70,15 @@ class StepMonitor:
         A diagnostic must never cost the task its outcome: a failure here goes to DEBUG.
         """
         try:
-            cpu = min(max(_thread_time() - self.cpu, 0.0), ended - started)
+            held = ended - started
+            cpu = min(max(thread_time() - self.cpu, 0.0), held)
             task = asyncio.current_task()
             label = coroutine_name(coro) if task is None else describe_task(task)
-            if cpu < (ended - started) / 2 and _full_collections() != self.full_collections:
+            if cpu < held / 2 and gc.get_stats()[-1]["collections"] != self.full_collections:
                 # Off the CPU while a full collection ran: most likely this step waited for
                 # the GIL while another thread collected, which is no fault of the task.
                 logger.debug(
-                    "%s waited %.3f s in one step while a full garbage collection ran",
-                    label,
-                    ended - started,
+                    "%s waited %.3f s in one step while a full garbage collection ran", label, held
                 )
                 return
             logger.warning(
@@ -90,16 +86,11 @@ class StepMonitor:
                 "CPU; no other task or caller could run meanwhile (move blocking work to "
                 "loop.run_in_executor() or use its async equivalent)",
                 label,
-                ended - started,
+                held,
                 cpu,
             )
         except Exception:
             logger.debug("Could not report a step that blocked the event loop", exc_info=True)
-
-
-def _full_collections() -> int:
-    collections: int = gc.get_stats()[-1]["collections"]
-    return collections
 
 
 def coroutine_name(coro: object) -> str:
@@ -134,14 +125,14 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
         coro, monitor = self.coro, self.monitor
         started = 0.0
         if monitor is not None:
-            started = _perf_counter()
+            started = perf_counter()
             if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
                 monitor.read_clocks(started)
         try:
             result = coro.send(value) if _throw is None else coro.throw(*_throw)
         except BaseException as exc:
             if monitor is not None:  # timed before the outcome is delivered
-                ended = _perf_counter()
+                ended = perf_counter()
                 if ended - started >= monitor.threshold:
                     monitor.report(started, ended, coro)
             # What the task gets, raised from here as `exc`, a name the `except` clears on
@@ -151,7 +142,7 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
             del self
             raise exc
         if monitor is not None:
-            ended = _perf_counter()
+            ended = perf_counter()
             if ended - started >= monitor.threshold:
                 monitor.report(started, ended, coro)
         return result
