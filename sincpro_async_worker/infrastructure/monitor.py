@@ -1,11 +1,8 @@
 """The blocked-loop detector: every step of every task on the worker loop is timed.
 
-A step is a task's code between two awaits; while it runs, nothing else on the loop can.
-Each task's coroutine is driven by a `TimedCoroutine`, which reads the clock around every
-`send()`/`throw()` and reports a step over the threshold: the task, how long it held the
-loop, and how much of that the loop thread was on a CPU. No watcher thread, no sampling:
-the step that blocked is the one reported. Jobs extend `TimedCoroutine`; tasks that user
-code creates get one from the loop's task factory. Not seen: plain callbacks
+A step, a task's code between two awaits, holds the loop. The `TimedCoroutine` driving each
+task (a job, or one the loop's task factory adds) times every `send()`/`throw()` and
+reports a step over the threshold, with its CPU time. Not seen: plain callbacks
 (`loop.call_soon`), and a step that never returns (`shutdown()` names what is left).
 """
 
@@ -34,10 +31,9 @@ T = TypeVar("T")
 #: A step this long is worth a warning in production; asyncio's debug mode uses 0.1 s,
 #: which routine work such as loading TLS certificates for a new client comes close to.
 DEFAULT_SLOW_TASK_THRESHOLD = 0.25
-#: The loop thread's CPU clock is a system call (about 1 us here, 20 times the wall
-#: clock): it is read at most this often, at the start of a step, and once more at the
-#: end of a step that ran long. The CPU figure of a report is high by at most this much.
-#: The count of full garbage collections is read along with it.
+#: The loop thread's CPU clock is a system call (about 20 times the wall clock): it is read,
+#: with the count of full collections, at most this often at the start of a step, and again at
+#: the end of one that ran long; a report's CPU figure is high by at most this much.
 _CPU_READ_INTERVAL = 0.01
 
 
@@ -53,7 +49,6 @@ class StepMonitor:
         self.full_collections: int = 0
 
     def read_clocks(self, now: float) -> None:
-        """Note the loop thread's CPU clock, and how many full collections have run."""
         self.cpu_read_at = now
         self.cpu = thread_time()
         self.full_collections = gc.get_stats()[-1]["collections"]
@@ -65,18 +60,15 @@ class StepMonitor:
         return asyncio.Task(TimedCoroutine(coro, self), loop=loop, **options)
 
     def report(self, started: float, ended: float, coro: Coroutine[Any, Any, Any]) -> None:
-        """Log a step that held the loop from `started` to `ended` (perf_counter seconds).
-
-        A diagnostic must never cost the task its outcome: a failure here goes to DEBUG.
-        """
+        """Log a step that held the loop; never raise: a diagnostic must not cost the outcome."""
         try:
             held = ended - started
             cpu = min(max(thread_time() - self.cpu, 0.0), held)
             task = asyncio.current_task()
             label = coroutine_name(coro) if task is None else describe_task(task)
             if cpu < held / 2 and gc.get_stats()[-1]["collections"] != self.full_collections:
-                # Off the CPU while a full collection ran: most likely this step waited for
-                # the GIL while another thread collected, which is no fault of the task.
+                # Off the CPU while a full collection ran: most likely waiting for the GIL
+                # while another thread collected, which is no fault of the task.
                 logger.debug(
                     "%s waited %.3f s in one step while a full garbage collection ran", label, held
                 )
@@ -110,8 +102,7 @@ def describe_task(task: asyncio.Task[Any]) -> str:
 class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     """Drives `coro` on behalf of its task, timing each step (untimed if `monitor` is None).
 
-    Everything else asyncio and `inspect` read of a coroutine (`cr_frame`, `cr_running`,
-    `__qualname__`, ...) is the wrapped coroutine's.
+    All else asyncio and `inspect` read (`cr_frame`, `__qualname__`, ...) is `coro`'s.
     """
 
     __slots__ = ("coro", "monitor")
@@ -135,9 +126,8 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
                 ended = perf_counter()
                 if ended - started >= monitor.threshold:
                     monitor.report(started, ended, coro)
-            # What the task gets, raised from here as `exc`, a name the `except` clears on
-            # the way out. A traceback keeps this frame (the failure's, through its
-            # coroutine's frame): holding the job or `exc` here would make a cycle.
+            # Raised as `exc`, a name the `except` clears, and without `self`: the traceback
+            # keeps this frame, so holding the job or `exc` here would make a cycle.
             exc = self.ended(exc)
             del self
             raise exc
@@ -160,9 +150,7 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     def ended(self, exc: BaseException) -> BaseException:
         """The coroutine returned (`StopIteration`) or raised `exc`: what the task gets.
 
-        Returned, not raised: a frame that raised its own argument would sit on that
-        exception's traceback and keep it, and everything it refers to, in a reference
-        cycle that only the garbage collector frees.
+        Returned, not raised: a frame raising its own argument holds it in a reference cycle.
         """
         return exc
 
