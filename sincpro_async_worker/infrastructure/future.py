@@ -227,7 +227,7 @@ class TaskFuture(concurrent.futures.Future[T]):
                         self._result, self._exception, self._state = result, exc, new
                     return found
         cond = self._condition
-        with cond, _lock_now():
+        with cond, _lock:
             found = self._state
             if found in allowed:
                 self._result, self._exception, self._state = result, exc, new
@@ -267,10 +267,6 @@ class _UnretrievedFailure:
                 self.name,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
-
-
-def _lock_now() -> threading.Lock:
-    return _lock  # the current one: a forked child replaces it
 
 
 def _new_lock_in_child() -> None:
