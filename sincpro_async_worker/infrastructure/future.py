@@ -157,9 +157,7 @@ class TaskFuture(concurrent.futures.Future[T]):
     def set_running_or_notify_cancel(self) -> bool:
         """Claim the future for delivering an outcome: False if its owner cancelled it."""
         found = self._change({PENDING}, RUNNING, None)
-        if found == CANCELLED:
-            self._change({CANCELLED}, CANCELLED_AND_NOTIFIED, "add_cancelled")
-        elif found not in (PENDING, CANCELLED_AND_NOTIFIED):
+        if found not in (PENDING, CANCELLED_AND_NOTIFIED):  # cancel() skips CANCELLED
             raise RuntimeError(f"Future in unexpected state: {found}")
         return found == PENDING
 
