@@ -148,8 +148,8 @@ class TaskFuture(concurrent.futures.Future[T]):
         found = self._change({PENDING}, CANCELLED_AND_NOTIFIED, "add_cancelled")
         if found != PENDING:
             return found in _CANCELLED
-        self._run_callbacks()
-        task, self._task = self._task, None
+        task = self._task
+        self._finished()
         if task is not None:
             task.cancel_from_owner()
         return True
@@ -181,8 +181,7 @@ class TaskFuture(concurrent.futures.Future[T]):
                 self._failure.retrieved = True  # its owner cancelled it: nothing to report
                 self._failure = None
             return False
-        self._task = None
-        self._run_callbacks()
+        self._finished()
         return True
 
     def fail_after_fork(self, exc: BaseException) -> None:
@@ -190,18 +189,16 @@ class TaskFuture(concurrent.futures.Future[T]):
 
         Nobody in the child waits on the condition: dropped, the next wait builds one.
         """
-        self._cond = self._waiter_list = None
-        self._task = None
+        self._cond = self._waiter_list = self._task = None
         if self._state not in _DONE:
             self._exception, self._state = exc, FINISHED
-            self._run_callbacks()
+            self._finished()
 
     def _finish(self, result: Any, exc: BaseException | None, event: str) -> None:
         found = self._change(_SETTABLE, FINISHED, event, result, exc)
         if found not in _SETTABLE:  # raised outside the locks: repr() takes the condition
             raise concurrent.futures.InvalidStateError(f"{found}: {self!r}")
-        self._task = None
-        self._run_callbacks()
+        self._finished()
 
     def _change(
         self,
@@ -235,7 +232,9 @@ class TaskFuture(concurrent.futures.Future[T]):
                     cond.notify_all()
         return found
 
-    def _run_callbacks(self) -> None:
+    def _finished(self) -> None:
+        """Forget the task and run the callbacks, now that the future has its outcome."""
+        self._task = None
         callbacks, self._callbacks = self._callbacks, None
         for fn in callbacks or ():
             self._call(fn)
