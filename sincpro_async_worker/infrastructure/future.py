@@ -1,15 +1,9 @@
 """`TaskFuture`: the `concurrent.futures.Future` that fire-and-forget calls return.
 
-A stock `Future` builds a `threading.Condition` in its constructor: about 1.4 kB and six
-objects for the garbage collector to track, per task, though most futures are only read
-once done. A `TaskFuture` builds it the first time something waits; until then its state
-changes take one short module-wide lock, and reading a finished future takes none.
-
-`wait()`, `as_completed()` and the base class reach the condition only through
-`self._condition` and the waiter list only through `self._waiters`, both lazy properties
-here (`tests/test_future.py` fails loudly if a Python changes them). The condition is
-published under the module lock, and a change made without it checks under that lock that
-there is none, so a waiter either finds the future finished or is woken.
+A stock `Future` builds a `threading.Condition` (1.4 kB, six GC-tracked objects) per task,
+though most are only read once done. This one builds it on the first wait, under the module
+lock that every state change takes (with the condition too, once there is one), so a waiter
+either finds the future done or is woken. Reading a finished future takes no lock.
 """
 
 from __future__ import annotations
@@ -19,13 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures._base import (
-    CANCELLED,
-    CANCELLED_AND_NOTIFIED,
-    FINISHED,
-    PENDING,
-    RUNNING,
-)
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["TaskFuture"]
@@ -35,8 +23,8 @@ _callback_logger = logging.getLogger("concurrent.futures")  # where the stock Fu
 
 T = TypeVar("T")
 
-#: Guards the state change of every TaskFuture, and the building of their conditions.
-#: Held for a few bytecodes at a time, never while calling out.
+#: Guards every TaskFuture's state changes and the building of its condition; held for a
+#: few bytecodes at a time, never while calling out.
 _lock = threading.Lock()
 _DONE = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
 _SETTABLE = frozenset((PENDING, RUNNING))
@@ -77,6 +65,8 @@ class TaskFuture(concurrent.futures.Future[T]):
         self._failure: _UnretrievedFailure | None = None
         self._task = task
 
+    # wait(), as_completed() and the base class reach the condition and their waiters only
+    # through these two, built lazily (tests/test_future.py fails if a Python changes that).
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]
         cond = self._cond
@@ -88,7 +78,7 @@ class TaskFuture(concurrent.futures.Future[T]):
         return cond
 
     @property
-    def _waiters(self) -> list[Any]:  # type: ignore[override]  # used by wait() and as_completed(), under _condition
+    def _waiters(self) -> list[Any]:  # type: ignore[override]  # only read under _condition
         waiters = self._waiter_list
         if waiters is None:
             waiters = self._waiter_list = []
@@ -170,19 +160,18 @@ class TaskFuture(concurrent.futures.Future[T]):
     def settle(self, result: Any, exc: BaseException | None, name: str | None = None) -> bool:
         """Deliver a task's outcome in one state change; False if it was cancelled first.
 
-        A failure of the task `name` is watched by a guard that logs it if nobody ever
-        looks at it.
+        A failure of the task `name` is logged if nobody ever retrieves it.
         """
         if exc is not None and name is not None:
             self._failure = _UnretrievedFailure(exc, name)
         event = "add_result" if exc is None else "add_exception"
-        if self._change(_SETTABLE, FINISHED, event, result, exc) not in _SETTABLE:
-            if self._failure is not None:
-                self._failure.retrieved = True  # its owner cancelled it: nothing to report
-                self._failure = None
-            return False
-        self._finished()
-        return True
+        if self._change(_SETTABLE, FINISHED, event, result, exc) in _SETTABLE:
+            self._finished()
+            return True
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            failure.retrieved = True  # its owner cancelled it: nothing to report
+        return False
 
     def fail_after_fork(self, exc: BaseException) -> None:
         """In a forked child: fail without taking any lock a parent thread may have held.
@@ -210,9 +199,8 @@ class TaskFuture(concurrent.futures.Future[T]):
     ) -> str:
         """Move to `new` if the state is one of `allowed`; return the state found.
 
-        Once a condition exists every change holds it and tells the waiters under it
-        (`wait()` counts on that); before, the module lock orders the change against the
-        condition's creation, and nobody can be waiting.
+        With a condition, the change holds it and tells its waiters (`wait()` counts on that);
+        without, nobody waits, and the module lock orders the change against its creation.
         """
         if self._cond is None:
             with _lock:
