@@ -100,10 +100,7 @@ def describe_task(task: asyncio.Task[Any]) -> str:
 
 
 class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
-    """Drives `coro` on behalf of its task, timing each step (untimed if `monitor` is None).
-
-    All else asyncio and `inspect` read (`cr_frame`, `__qualname__`, ...) is `coro`'s.
-    """
+    """Drives `coro` on behalf of its task, timing each step (untimed if `monitor` is None)."""
 
     __slots__ = ("coro", "monitor")
 
@@ -154,5 +151,26 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
         """
         return exc
 
-    def __getattr__(self, name: str) -> Any:  # what the class does not define
-        return getattr(object.__getattribute__(self, "coro"), name)
+    # What asyncio (a task's repr and stack) and inspect (getcoroutinestate) read of a
+    # coroutine. Properties, not `__getattr__`: a class with one gets no specialised
+    # attribute reads, which made every job's own reads slower (about 10% of a call).
+    # asyncio falls back on `__name__`: a class cannot give instances a `__qualname__`.
+    @property
+    def __name__(self) -> str:
+        return coroutine_name(self.coro)
+
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self.coro, "cr_frame", None)
+
+    @property
+    def cr_running(self) -> bool:
+        return bool(getattr(self.coro, "cr_running", False))
+
+    @property
+    def cr_suspended(self) -> bool:
+        return bool(getattr(self.coro, "cr_suspended", False))
+
+    @property
+    def cr_await(self) -> Any:
+        return getattr(self.coro, "cr_await", None)
