@@ -94,7 +94,7 @@ class Job(TimedCoroutine[Any]):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super()
+        self.coro, self.monitor = coro, worker.monitor  # TimedCoroutine's
         self.worker: Owner = worker
         self.timeout: float | None = timeout
         self.context: contextvars.Context = _copy_context() if context is None else context
@@ -158,7 +158,8 @@ class Job(TimedCoroutine[Any]):
         self.stage = _DONE
         self.task = None
         self.worker.pending.discard(self)
-        self.release_slot()
+        if self.slot is not None:
+            self.release_slot()
         self.deliver(result, error)
 
     def release_slot(self) -> None:

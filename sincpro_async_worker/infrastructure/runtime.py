@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
+_RUNNING = LoopState.RUNNING
 
 T = TypeVar("T")
 
@@ -83,7 +84,7 @@ def call(
 ) -> T:
     """Run a fresh coroutine on the process's worker and wait for its outcome."""
     worker = _worker
-    if worker is None or not worker.is_running():
+    if worker is None or worker.state is not _RUNNING:
         worker = _worker_for(coro)
     return worker.run_blocking(coro, timeout, context=context)
 
@@ -93,7 +94,7 @@ def spawn(
 ) -> concurrent.futures.Future[T]:
     """Schedule a fresh coroutine on the process's worker; its future at once."""
     worker = _worker
-    if worker is None or not worker.is_running():
+    if worker is None or worker.state is not _RUNNING:
         worker = _worker_for(coro)
     return worker.run_coroutine(coro, timeout, context=context)
 
