@@ -561,6 +561,22 @@ def test_stats_count_for_the_whole_process_across_shutdowns_and_restarts() -> No
     assert (stats().submitted, stats().succeeded, stats().cancelled) == (3, 2, 1)
 
 
+@pytest.mark.library_logs  # the worker left behind, and what its shutdown cancels, are logged
+def test_stats_go_on_counting_the_queue_of_a_worker_that_shutdown_left_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold = hold_the_loop()
+    futures = [run_async_task(asyncio.sleep(0, i), fire_and_forget=True) for i in range(3)]
+    assert (stats().submitted, stats().running) == (4, 3)
+    shutdown(0)  # the loop is blocked: after its bound, shutdown() leaves the thread behind
+    assert "did not stop" in caplog.text
+    assert (stats().submitted, stats().running) == (4, 3)  # its queued jobs still count
+    hold.set()
+    done, _ = concurrent.futures.wait(futures, timeout=10)
+    assert len(done) == 3
+    assert (stats().submitted, stats().running) == (4, 0)
+
+
 def test_stats_read_as_attributes_or_as_a_mapping() -> None:
     run_async_task(asyncio.sleep(0))
     snapshot = stats()

@@ -120,6 +120,10 @@ class EventLoop:
     def is_running(self) -> bool:
         return self.state is LoopState.RUNNING
 
+    def has_ended(self) -> bool:
+        """Whether the thread of its last run has ended, its last act done."""
+        return self._stopped.is_set()
+
     def owns_current_thread(self) -> bool:
         """Whether the caller runs on this loop's thread, while it runs or drains."""
         return threading.get_ident() == self.thread_id and self.state is not LoopState.STOPPED

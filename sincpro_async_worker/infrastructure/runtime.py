@@ -66,6 +66,7 @@ _closing: Worker | None = None  # the worker shutdown() is draining, if any
 # The process's counters, which each of its workers in turn writes: stats() counts from
 # the start of the process (or the fork), as monitoring counters must, never backwards.
 _counts: dict[str, int] = dict(WorkerStats())
+_left_behind: list[Worker] = []  # former workers whose queue may still hold jobs
 _exited = False  # the exit sequence has stopped the worker for good
 _settings = Settings()
 _forked_from: list[Worker] = []  # a child keeps the parent's workers, never finalised
@@ -141,6 +142,7 @@ def current_worker() -> Worker:
         if worker is None or not worker.is_running():
             if worker is not None:
                 logger.debug("The worker's thread has stopped; starting a new one")
+                _let_go(worker)
             worker = Worker(
                 _settings.loop_factory,
                 max_in_flight=_settings.max_in_flight,
@@ -175,13 +177,22 @@ def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None
         if first or worker.state is LoopState.STOPPED:
             with _lock:
                 if _closing is worker:
+                    _let_go(worker)
                     _closing = None
 
 
 def stats() -> WorkerStats:
     """The counters of every task this process has run (since it started, or forked)."""
-    live = _worker or _closing
-    return snapshot(_counts, 0) if live is None else live.stats()
+    workers = dict.fromkeys(w for w in (_worker, _closing, *_left_behind) if w is not None)
+    return snapshot(_counts, [worker.backlog for worker in workers])
+
+
+def _let_go(worker: Worker) -> None:
+    """Under `_lock`: a worker no longer the process's; stats() counts what it has queued
+    until its thread has ended and failed those jobs (a shutdown may leave it behind)."""
+    _left_behind[:] = [w for w in _left_behind if not w.has_ended()]
+    if not worker.has_ended():
+        _left_behind.append(worker)
 
 
 def configure(
@@ -260,8 +271,9 @@ def _shutdown_at_exit() -> None:
 def _reset_in_child() -> None:
     """After fork: forget the parent's worker (its thread is gone, its tasks are the
     parent's) without touching its loop or locks; the futures the child holds fail."""
-    global _lock, _worker, _closing, _counts
+    global _lock, _worker, _closing, _counts, _left_behind
     _lock = threading.Lock()
+    _left_behind = []
     _counts = dict(WorkerStats())  # the child's own counts, from zero
     for worker in (_worker, _closing):
         if worker is not None:

@@ -14,7 +14,7 @@ import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
@@ -74,9 +74,13 @@ class WorkerStats(Mapping[str, int]):
 _COUNTERS = tuple(field.name for field in fields(WorkerStats))
 
 
-def snapshot(counts: Mapping[str, int], queued: int) -> WorkerStats:
-    """The stats of `counts` (written on a loop thread), with `queued` jobs not yet counted."""
-    submitted = counts["submitted"] + queued
+def snapshot(counts: Mapping[str, int], queues: Iterable[Sized] = ()) -> WorkerStats:
+    """The stats of `counts`, plus the jobs in `queues`: accepted, not yet counted."""
+    # The counts, then at once the queues: a job leaves its queue, then is counted, so one
+    # moving meanwhile may be missed for a moment, but is never counted twice.
+    submitted = counts["submitted"]
+    for queue in queues:
+        submitted += len(queue)
     finished = sum(counts[name] for name in _COUNTERS[2:])
     return WorkerStats(**{**counts, "submitted": submitted, "running": submitted - finished})
 
@@ -110,7 +114,12 @@ class Worker(EventLoop):
 
     def stats(self) -> WorkerStats:
         """A snapshot of the counters; exact when the worker is idle."""
-        return snapshot(self._counts, len(self._queue))
+        return snapshot(self._counts, [self._queue])
+
+    @property
+    def backlog(self) -> Sized:
+        """The jobs accepted and not yet taken by the loop, so not yet counted."""
+        return self._queue
 
     def run_coroutine(
         self,
