@@ -94,7 +94,7 @@ class Job(TimedCoroutine[Any]):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        self.coro, self.monitor = coro, worker.monitor  # TimedCoroutine's
+        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super()
         self.worker: Owner = worker
         self.timeout: float | None = timeout
         self.context: contextvars.Context = _copy_context() if context is None else context
