@@ -17,7 +17,6 @@ from .infrastructure.worker import WorkerStats
 __all__ = [
     "Settings",
     "WorkerStats",
-    "blocks_a_running_loop",
     "configure",
     "loop_blocking_warning",
     "run_async_task",
@@ -28,7 +27,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Checked before `blocks_a_running_loop()` on every blocking call: a C call, no frame.
+#: Whether this thread runs an event loop, checked on every blocking call: a C call, no
+#: frame. Only when one runs is it asked whether that loop is the worker's.
 running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 
 
@@ -64,14 +64,9 @@ def run_async_task(
     seconds = check_timeout(timeout, coro)
     if fire_and_forget:
         return runtime.spawn(coro, seconds)
-    if running_loop() is not None and blocks_a_running_loop():
+    if running_loop() is not None and not runtime.on_worker_thread():
         warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
     return runtime.call(coro, seconds)
-
-
-def blocks_a_running_loop() -> bool:
-    """Whether a blocking call here would stop an event loop other than the worker's."""
-    return asyncio._get_running_loop() is not None and not runtime.on_worker_thread()
 
 
 def loop_blocking_warning(what: str, aio: str | None) -> LoopBlockingWarning:

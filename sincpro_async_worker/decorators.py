@@ -19,7 +19,7 @@ import wrapt
 from typing_extensions import ParamSpec, Self
 
 from .bridges import AioContext, _iterate, aio_call, aio_iterate, sync_context
-from .core import blocks_a_running_loop, loop_blocking_warning, running_loop
+from .core import loop_blocking_warning, running_loop
 from .infrastructure import runtime
 from .infrastructure.checks import check_timeout
 
@@ -186,7 +186,7 @@ def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     warned: list[bool] = []  # warn once per decorated function
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if running_loop() is not None and not warned and blocks_a_running_loop():
+        if running_loop() is not None and not warned and not runtime.on_worker_thread():
             warned.append(True)
             warning = loop_blocking_warning(f"{name}()", f"{name}.aio")
             warnings.warn(warning, stacklevel=_outside_this_module())

@@ -158,8 +158,7 @@ class Job(TimedCoroutine[Any]):
         self.stage = _DONE
         self.task = None
         self.worker.pending.discard(self)
-        if self.slot is not None:
-            self.release_slot()
+        self.release_slot()
         self.deliver(result, error)
 
     def release_slot(self) -> None:
