@@ -1,9 +1,11 @@
 """`TaskFuture`: the `concurrent.futures.Future` that fire-and-forget calls return.
 
 A stock `Future` builds a `threading.Condition` (1.4 kB, six GC-tracked objects) per task,
-though most are only read once done. This one builds it on the first wait, under the module
-lock that every state change takes (with the condition too, once there is one), so a waiter
-either finds the future done or is woken. Reading a finished future takes no lock.
+though most are only read once done. This one builds it on first use, under a module lock
+that a state change takes while there is none, so a waiter either finds the future done
+or is woken. The stock methods serve the rare paths (`add_done_callback`, `set_result`...)
+on the condition they build; the loop's `settle()`, `done()` and reading a finished future
+take no condition.
 """
 
 from __future__ import annotations
@@ -19,16 +21,16 @@ from typing import Any, Protocol, TypeVar
 __all__ = ["TaskFuture"]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
-_callback_logger = logging.getLogger("concurrent.futures")  # where the stock Future logs
 
 T = TypeVar("T")
 
-#: Guards every TaskFuture's state changes and the building of its condition; held for a
-#: few bytecodes at a time, never while calling out.
+#: Orders the building of a condition against the state changes made while there is none;
+#: held for a few bytecodes at a time, never while calling out.
 _lock = threading.Lock()
 _DONE = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED))
 _SETTABLE = frozenset((PENDING, RUNNING))
 _CANCELLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED))
+_PENDING = frozenset((PENDING,))
 
 
 class Canceller(Protocol):
@@ -45,7 +47,7 @@ class TaskFuture(concurrent.futures.Future[T]):
     """
 
     __slots__ = (
-        "_callbacks",
+        "_callback_list",
         "_cond",
         "_exception",
         "_failure",
@@ -61,12 +63,12 @@ class TaskFuture(concurrent.futures.Future[T]):
         self._exception: BaseException | None = None
         self._cond: threading.Condition | None = None
         self._waiter_list: list[Any] | None = None
-        self._callbacks: list[Callable[[concurrent.futures.Future[T]], object]] | None = None
+        self._callback_list: list[Callable[[concurrent.futures.Future[T]], object]] | None = None
         self._failure: _UnretrievedFailure | None = None
         self._task = task
 
-    # wait(), as_completed() and the base class reach the condition and their waiters only
-    # through these two, built lazily (tests/test_future.py fails if a Python changes that).
+    # The stock methods, wait() and as_completed() reach the condition, the waiters and the
+    # callbacks only through these (tests/test_future.py fails if a Python changes that).
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]
         cond = self._cond
@@ -79,10 +81,16 @@ class TaskFuture(concurrent.futures.Future[T]):
 
     @property
     def _waiters(self) -> list[Any]:  # type: ignore[override]  # only read under _condition
-        waiters = self._waiter_list
-        if waiters is None:
-            waiters = self._waiter_list = []
-        return waiters
+        if self._waiter_list is None:
+            self._waiter_list = []
+        return self._waiter_list
+
+    @property
+    def _done_callbacks(self) -> list[Callable[[concurrent.futures.Future[T]], object]]:
+        # Added to under _condition while pending; read once the outcome is in.
+        if self._callback_list is None:
+            self._callback_list = []
+        return self._callback_list
 
     def done(self) -> bool:
         return self._state in _DONE
@@ -94,8 +102,7 @@ class TaskFuture(concurrent.futures.Future[T]):
         return self._state == RUNNING
 
     def result(self, timeout: float | None = None) -> T:
-        self._outcome(timeout)
-        exc = self._exception
+        exc = self.exception(timeout)
         if exc is not None:
             try:
                 raise exc
@@ -105,37 +112,16 @@ class TaskFuture(concurrent.futures.Future[T]):
         return result
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._outcome(timeout)
-        return self._exception
-
-    def _outcome(self, timeout: float | None) -> None:
-        """Wait up to `timeout` s for an outcome; raise if it is a cancellation or none came."""
-        if self._state != FINISHED:
-            if self._state not in _CANCELLED:
-                cond = self._condition
-                with cond:
-                    cond.wait_for(self.done, timeout)
-            if self._state in _CANCELLED:
-                raise concurrent.futures.CancelledError()
-            if self._state != FINISHED:
-                raise concurrent.futures.TimeoutError()
+        exc = self._exception if self._state == FINISHED else super().exception(timeout)
         failure = self._failure
         if failure is not None:
             failure.retrieved = True
-
-    def add_done_callback(self, fn: Callable[[concurrent.futures.Future[T]], object]) -> None:
-        with _lock:
-            if self._state not in _DONE:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(fn)
-                return
-        self._call(fn)
+        return exc
 
     def cancel(self) -> bool:
         """Cancel the future and its task on the loop; False once it has an outcome."""
         # Straight to "notified": no executor will call set_running_or_notify_cancel().
-        found = self._change({PENDING}, CANCELLED_AND_NOTIFIED, "add_cancelled")
+        found = self._change(_PENDING, CANCELLED_AND_NOTIFIED, "add_cancelled")
         if found != PENDING:
             return found in _CANCELLED
         task = self._task
@@ -146,16 +132,10 @@ class TaskFuture(concurrent.futures.Future[T]):
 
     def set_running_or_notify_cancel(self) -> bool:
         """Claim the future for delivering an outcome: False if its owner cancelled it."""
-        found = self._change({PENDING}, RUNNING, None)
+        found = self._change(_PENDING, RUNNING, None)
         if found not in (PENDING, CANCELLED_AND_NOTIFIED):  # cancel() skips CANCELLED
             raise RuntimeError(f"Future in unexpected state: {found}")
         return found == PENDING
-
-    def set_result(self, result: T) -> None:
-        self._finish(result, None, "add_result")
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        self._finish(None, exception, "add_exception")
 
     def settle(self, result: Any, exc: BaseException | None, name: str | None = None) -> bool:
         """Deliver a task's outcome in one state change; False if it was cancelled first.
@@ -176,22 +156,16 @@ class TaskFuture(concurrent.futures.Future[T]):
     def fail_after_fork(self, exc: BaseException) -> None:
         """In a forked child: fail without taking any lock a parent thread may have held.
 
-        Nobody in the child waits on the condition: dropped, the next wait builds one.
+        Nobody in the child waits on the condition: dropped, the next use builds one.
         """
         self._cond = self._waiter_list = self._task = None
         if self._state not in _DONE:
             self._exception, self._state = exc, FINISHED
             self._finished()
 
-    def _finish(self, result: Any, exc: BaseException | None, event: str) -> None:
-        found = self._change(_SETTABLE, FINISHED, event, result, exc)
-        if found not in _SETTABLE:  # raised outside the locks: repr() takes the condition
-            raise concurrent.futures.InvalidStateError(f"{found}: {self!r}")
-        self._finished()
-
     def _change(
         self,
-        allowed: frozenset[str] | set[str],
+        allowed: frozenset[str],
         new: str,
         event: str | None,
         result: Any = None,
@@ -199,8 +173,9 @@ class TaskFuture(concurrent.futures.Future[T]):
     ) -> str:
         """Move to `new` if the state is one of `allowed`; return the state found.
 
-        With a condition, the change holds it and tells its waiters (`wait()` counts on that);
-        without, nobody waits, and the module lock orders the change against its creation.
+        Without a condition nobody waits, and the module lock orders the change against the
+        building of one; with one, the change holds it and tells the waiters, as `wait()`
+        and `as_completed()` count on.
         """
         if self._cond is None:
             with _lock:
@@ -209,29 +184,21 @@ class TaskFuture(concurrent.futures.Future[T]):
                     if found in allowed:
                         self._result, self._exception, self._state = result, exc, new
                     return found
-        cond = self._condition
-        with cond, _lock:
+        with self._condition:
             found = self._state
             if found in allowed:
                 self._result, self._exception, self._state = result, exc, new
                 if event is not None:  # claiming it (RUNNING) is no news to a waiter
-                    for waiter in self._waiter_list or ():
+                    for waiter in self._waiters:
                         getattr(waiter, event)(self)
-                    cond.notify_all()
+                    self._condition.notify_all()
         return found
 
     def _finished(self) -> None:
         """Forget the task and run the callbacks, now that the future has its outcome."""
         self._task = None
-        callbacks, self._callbacks = self._callbacks, None
-        for fn in callbacks or ():
-            self._call(fn)
-
-    def _call(self, fn: Callable[[concurrent.futures.Future[T]], object]) -> None:
-        try:
-            fn(self)
-        except Exception:
-            _callback_logger.exception("exception calling callback for %r", self)
+        if self._callback_list is not None:
+            self._invoke_callbacks()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
 
 
 class _UnretrievedFailure:
