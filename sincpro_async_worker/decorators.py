@@ -11,7 +11,15 @@ import functools
 import inspect
 import typing
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+)
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from typing import Any, Concatenate, Protocol, SupportsIndex, TypeAlias, TypeVar, overload
 
@@ -35,6 +43,10 @@ S = TypeVar("S")
 
 class Bridged(Protocol[P, R, A]):
     """A decorated callable: it returns `R`, its `.aio` returns `A`; a method drops self/cls."""
+
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[..., Any]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     @property
@@ -65,7 +77,7 @@ class BridgedDescriptor(Protocol[P, R, A]):
 
 _Sync = Bridged[P, R, Coroutine[Any, Any, R]]
 _Fired = Bridged[P, concurrent.futures.Future[R], Coroutine[Any, Any, R]]
-_Gen = Bridged[P, Generator[T, None, None], AsyncIterator[T]]
+_Gen = Bridged[P, Generator[T, None, None], AsyncGenerator[T, None]]
 _Ctx = Bridged[P, AbstractContextManager[T], AbstractAsyncContextManager[T]]
 # A string: classmethod is not subscriptable at run time. A staticmethod is callable too, so
 # the overloads that take `_Method` overlap those that take a Callable.
@@ -97,13 +109,19 @@ class _FireAndForgetFactory(Protocol):
 
 
 @overload
-def sync_bridge(func: _Method[P, T], /) -> _SyncMethod[P, T]: ...  # type: ignore[overload-overlap]
+def sync_bridge(func: _Method[P, T], /, *, timeout: float | None = None) -> _SyncMethod[P, T]: ...  # type: ignore[overload-overlap]
 @overload
-def sync_bridge(func: Callable[P, AbstractAsyncContextManager[T]], /) -> _Ctx[P, T]: ...
+def sync_bridge(
+    func: Callable[P, AbstractAsyncContextManager[T]], /, *, timeout: float | None = None
+) -> _Ctx[P, T]: ...
 @overload
-def sync_bridge(func: Callable[P, AsyncIterable[T]], /) -> _Gen[P, T]: ...
+def sync_bridge(
+    func: Callable[P, AsyncIterable[T]], /, *, timeout: float | None = None
+) -> _Gen[P, T]: ...
 @overload
-def sync_bridge(func: Callable[P, Awaitable[T]], /) -> _Sync[P, T]: ...
+def sync_bridge(
+    func: Callable[P, Awaitable[T]], /, *, timeout: float | None = None
+) -> _Sync[P, T]: ...
 @overload
 def sync_bridge(*, timeout: float | None = None) -> _SyncBridgeFactory: ...
 def sync_bridge(func: Any = None, /, *, timeout: float | None = None) -> Any:
@@ -120,9 +138,13 @@ def sync_bridge(func: Any = None, /, *, timeout: float | None = None) -> Any:
 
 
 @overload
-def fire_and_forget(func: _Method[P, T], /) -> _FiredMethod[P, T]: ...  # type: ignore[overload-overlap]
+def fire_and_forget(  # type: ignore[overload-overlap]
+    func: _Method[P, T], /, *, timeout: float | None = None
+) -> _FiredMethod[P, T]: ...
 @overload
-def fire_and_forget(func: Callable[P, Awaitable[T]], /) -> _Fired[P, T]: ...
+def fire_and_forget(
+    func: Callable[P, Awaitable[T]], /, *, timeout: float | None = None
+) -> _Fired[P, T]: ...
 @overload
 def fire_and_forget(*, timeout: float | None = None) -> _FireAndForgetFactory: ...
 def fire_and_forget(func: Any = None, /, *, timeout: float | None = None) -> Any:

@@ -227,6 +227,19 @@ def check_sync_calls() -> None:
     assert_type(traced_notify(1), Future[bool])
 
 
+async def plain_fetch(url: str) -> bytes:
+    return url.encode()
+
+
+def check_the_functional_form_and_the_metadata() -> None:
+    timed_fetch = sync_bridge(plain_fetch, timeout=1)
+    assert_type(timed_fetch("u"), bytes)
+    assert_type(fire_and_forget(plain_fetch, timeout=1)("u"), Future[bytes])
+    assert_type(fetch.__name__, str)
+    assert_type(fetch.__qualname__, str)
+    assert_type(fetch.__wrapped__, Callable[..., Any])
+
+
 async def check_aio() -> None:
     pending = assert_type(fetch.aio("u"), Coroutine[Any, Any, bytes])
     assert_type(await pending, bytes)
@@ -253,7 +266,10 @@ async def check_aio() -> None:
     method_twin: Callable[[str], Coroutine[Any, Any, dict[str, int]]] = client.get.aio
     assert_type(await method_twin("/"), dict[str, int])
 
-    assert_type(ticks.aio(1), AsyncIterator[int])
+    assert_type(ticks.aio(1), AsyncGenerator[int, None])
+    async with contextlib.aclosing(ticks.aio(1)) as closing_ticks:
+        async for tick in closing_ticks:
+            assert_type(tick, int)
     async for tick in ticks.aio(1):
         assert_type(tick, int)
     async for tick in ticks_iterable.aio(1):
