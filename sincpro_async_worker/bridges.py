@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import Context, copy_context
 from typing import Any, TypeVar
 
 from .exceptions import WorkerNotRunningError
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, bounded, check_timeout
+from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard
 
 __all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 
@@ -37,6 +46,7 @@ def sync_iter(
     """
     seconds = check_timeout(timeout)
     if not hasattr(aiterable, "__aiter__"):
+        discard(aiterable)  # a coroutine, say: it will never run
         raise TypeError(
             f"sync_iter() expects an async iterable, got {type(aiterable).__qualname__} "
             f"{aiterable!r}; a sync iterable needs no bridge (iterate it directly), and an "
@@ -47,11 +57,13 @@ def sync_iter(
 
 def _iterate(agen: AsyncIterator[T], timeout: float | None) -> Generator[T, None, None]:
     context = copy_context()
+    stepped = False
     try:
         while True:
-            item = runtime.call(_step(agen), timeout, context)
+            item = runtime.call(_step(agen, stepped), timeout, context)
             if item is _EXHAUSTED:
                 return
+            stepped = True
             yield item
     except GeneratorExit:  # left early: an error in the generator's own cleanup is the news
         _close_on_loop(agen, context, timeout)
@@ -68,18 +80,34 @@ def _close_on_loop(agen: AsyncIterator[Any], context: Context, timeout: float | 
     worker = runtime.existing_worker()
     if not hasattr(agen, "aclose") or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
-    closing = runtime.spawn(_aclose(agen), None, context)
-    # On the loop thread (garbage collected there) nobody may wait; the close runs soon.
-    if not runtime.on_worker_thread():
-        closing.result(timeout)
+    if runtime.on_worker_thread():  # garbage collected there: nobody may wait; it runs soon
+        runtime.spawn(_closing(agen), timeout, context)
+    else:
+        runtime.call(_closing(agen), timeout, context)
 
 
 async def _aclose(agen: Any) -> None:
     await agen.aclose()
 
 
-async def _step(agen: AsyncIterator[T]) -> T:
-    if getattr(agen, "ag_frame", _EXHAUSTED) is None:
+def _step(agen: AsyncIterator[T], stepped: bool) -> Coroutine[Any, Any, T]:
+    return _named(_next(agen, stepped), agen)
+
+
+def _closing(agen: AsyncIterator[Any]) -> Coroutine[Any, Any, None]:
+    return _named(_aclose(agen), agen, ".aclose")
+
+
+def _named(coro: Coroutine[Any, Any, T], agen: object, suffix: str = "") -> Coroutine[Any, Any, T]:
+    """`coro`, named after the generator it steps, as logs, reports and errors show it."""
+    name = getattr(agen, "__qualname__", None)
+    if isinstance(name, str):
+        coro.__qualname__ = name + suffix  # type: ignore[attr-defined]
+    return coro
+
+
+async def _next(agen: AsyncIterator[T], stepped: bool) -> T:
+    if stepped and getattr(agen, "ag_frame", _EXHAUSTED) is None:
         # Finished, yet we never saw it end: shutdown() finalised it. Ending quietly would
         # pass a cut-short iteration off as a complete one.
         raise WorkerNotRunningError(
@@ -101,10 +129,14 @@ def sync_context(
     bounds the enter and the exit, each.
     """
     seconds = check_timeout(timeout)
-    if not (hasattr(acm, "__aenter__") and hasattr(acm, "__aexit__")):
+    # A function (a bridged one too: wrapt's proxy has __aenter__) is not one yet.
+    given: object = acm  # as typed, it could not be a function
+    function = inspect.isroutine(given) or hasattr(given, "aio")
+    if function or not (hasattr(acm, "__aenter__") and hasattr(acm, "__aexit__")):
         hint = "; it is a sync context manager: use `with` on it directly"
-        if not hasattr(acm, "__enter__"):
+        if function or not hasattr(acm, "__enter__"):
             hint = "; an @asynccontextmanager function must be called: sync_context(cm())"
+        discard(acm)
         raise TypeError(
             f"sync_context() expects an async context manager (with __aenter__ and "
             f"__aexit__), got {type(acm).__qualname__} {acm!r}{hint}"
@@ -149,14 +181,16 @@ async def aio_iterate(
     """The async generator `func(*args, **kwargs)`, stepped on the worker loop."""
     agen = func(*args, **kwargs)
     context = copy_context()
+    stepped = False
     try:
         while True:
-            item = await _on_worker(_step(agen), timeout, context)
+            item = await _on_worker(_step(agen, stepped), timeout, context)
             if item is _EXHAUSTED:
                 return
+            stepped = True
             yield item
     finally:
-        await _on_worker(_aclose(agen), timeout, context)
+        await _on_worker(_closing(agen), timeout, context)
 
 
 class AioContext(AbstractAsyncContextManager[T]):

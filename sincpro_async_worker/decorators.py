@@ -191,10 +191,19 @@ def _kind(func: Any, api: str) -> str:
         number = isinstance(func, (int, float))
         hint = f"; for a timeout, write @{api}(timeout={func!r})" if number else ""
         raise TypeError(f"@{api} expects an async def function, got {func!r}{hint}")
+    name = getattr(func, "__qualname__", repr(func))
+    if hasattr(func, "aio"):
+        raise TypeError(f"@{api}: {name} is decorated already; decorate the async function once")
+    if getattr(target, "__code__", None) is _ACM_HELPER:
+        raise TypeError(
+            f"@fire_and_forget cannot wrap the @asynccontextmanager function {name}: a "
+            "context manager has no single result for a Future; use @sync_bridge to enter it"
+        )
+    kinds = " (or an async generator function, or an @asynccontextmanager function)"
     raise TypeError(
-        f"@{api} expects an async def function (or an async generator function, or an "
-        f"@asynccontextmanager function), but {getattr(func, '__qualname__', repr(func))} is "
-        "not one; define it with `async def`, or call it directly if it is already synchronous"
+        f"@{api} expects an async def function{kinds if api == 'sync_bridge' else ''}, but "
+        f"{name} is not one; define it with `async def`, or call it directly if it is "
+        "already synchronous"
     )
 
 
@@ -226,11 +235,15 @@ def _outside_this_module() -> int:
 
 
 def _aio(kind: str, func: Any, timeout: float | None) -> Any:
+    twin: Any
     if kind == "iterate":
-        return functools.partial(aio_iterate, func, timeout)
-    if kind == "context":
-        return lambda *args, **kwargs: AioContext(func(*args, **kwargs), timeout)
-    return functools.partial(aio_call, func, timeout)
+        twin = functools.partial(aio_iterate, func, timeout)
+    elif kind == "context":
+        twin = lambda *args, **kwargs: AioContext(func(*args, **kwargs), timeout)  # noqa: E731
+    else:
+        twin = functools.partial(aio_call, func, timeout)
+    twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"  # for error messages
+    return twin
 
 
 # Looking synchronous: inspect.iscoroutinefunction() reads the flags of `__code__` (of

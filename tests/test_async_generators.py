@@ -12,7 +12,14 @@ from collections.abc import AsyncIterator, Generator
 
 import pytest
 
-from sincpro_async_worker import WorkerNotRunningError, run_async_task, shutdown, stats, sync_bridge
+from sincpro_async_worker import (
+    WorkerNotRunningError,
+    run_async_task,
+    shutdown,
+    stats,
+    sync_bridge,
+    sync_iter,
+)
 
 tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="unset")
 
@@ -170,3 +177,68 @@ def test_a_shutdown_in_the_middle_of_iterating_is_an_error_not_a_quiet_end() -> 
     with pytest.raises(WorkerNotRunningError, match="closed when the worker shut down"):
         next(gen)
     assert list(numbers.count(2)) == [0, 1]  # a new iteration runs on the fresh worker
+
+
+async def three() -> AsyncIterator[int]:
+    for i in range(3):
+        yield i
+
+
+def test_iterating_a_generator_that_has_already_ended_yields_nothing_as_async_for_does() -> None:
+    # Bug: a generator found finished before the first step was taken for one that
+    # shutdown() had closed, and iterating it again raised WorkerNotRunningError.
+    exhausted = three()
+    assert list(sync_iter(exhausted)) == [0, 1, 2]
+    assert list(sync_iter(exhausted)) == []
+    left = three()
+    for _ in sync_iter(left):
+        break  # closes it on the loop
+    assert list(sync_iter(left)) == []
+    assert stats().failed == 0
+
+
+def test_a_close_that_outlasts_the_timeout_is_cancelled_and_counted_as_timed_out() -> None:
+    # Bug: the close after leaving early ran unbounded; the caller stopped waiting after
+    # the timeout, with a bare TimeoutError, and the cleanup went on in the background.
+    cancelled = threading.Event()
+
+    async def slow_to_close() -> AsyncIterator[int]:
+        try:
+            yield 1
+        finally:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    steps = sync_iter(slow_to_close(), timeout=0.2)
+    assert next(steps) == 1
+    with pytest.raises(TimeoutError, match=r"slow_to_close.aclose\(\) did not finish within"):
+        steps.close()
+    assert cancelled.is_set()
+    assert stats().timed_out == 1
+    assert stats().running == 0
+
+
+def test_a_coroutine_given_to_sync_iter_is_refused_and_closed() -> None:
+    coro = three_later()
+    with pytest.raises(TypeError, match="expects an async iterable"):
+        sync_iter(coro)  # type: ignore[arg-type]  # the mistake under test
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+async def three_later() -> int:
+    return 3
+
+
+def test_each_step_is_a_task_named_after_its_generator() -> None:
+    async def names() -> AsyncIterator[str]:
+        while True:
+            task = asyncio.current_task()
+            assert task is not None
+            yield task.get_name()
+
+    steps = sync_iter(names())
+    assert [next(steps), next(steps)] == [names.__qualname__] * 2
+    steps.close()

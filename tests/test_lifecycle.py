@@ -493,6 +493,14 @@ def test_with_an_in_flight_bound_the_timeout_covers_the_wait_for_a_slot() -> Non
         with pytest.raises(TimeoutError, match="no in-flight slot freed up"):
             run_async_task(asyncio.sleep(0), timeout=0.2)
         assert stats().submitted == 1  # the refused call was never scheduled
+        # A timeout shorter than the interval at which a waiter checks on the worker
+        # (0.5 s) is still the bound. Bug: the first wait was that interval, whatever
+        # the timeout, so every short one took half a second.
+        for timeout in (0, 0.01):
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="no in-flight slot freed up"):
+                run_async_task(asyncio.sleep(0), timeout=timeout)
+            assert time.monotonic() - started < 0.45
     finally:
         release.set()
     holder.result(10)

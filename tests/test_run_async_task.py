@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import decimal
 import fractions
 import gc
 import math
@@ -114,6 +115,25 @@ def test_timeout_of_the_wrong_type_is_a_type_error_and_a_value_error(timeout: ob
     assert isinstance(info.value, ValueError)  # the spec calls every bad timeout one
 
 
+@pytest.mark.parametrize("fire_and_forget", [False, True])
+def test_a_coroutine_that_raises_stop_iteration_gets_the_error_python_makes_of_it(
+    fire_and_forget: bool,
+) -> None:
+    # Bug: Python's "coroutine raised StopIteration" was taken for its refusal to run a
+    # finished coroutine, and replaced with a message saying the coroutine was reused.
+    async def leaks_stop_iteration() -> None:
+        raise StopIteration
+
+    def call() -> None:
+        outcome = run_async_task(leaks_stop_iteration(), fire_and_forget=fire_and_forget)
+        if isinstance(outcome, concurrent.futures.Future):
+            outcome.result(10)
+
+    with pytest.raises(RuntimeError, match="coroutine raised StopIteration") as raised:
+        call()
+    assert isinstance(raised.value.__cause__, StopIteration)
+
+
 def test_an_already_awaited_coroutine_is_refused_with_the_fix() -> None:
     coro = double(1)
     assert run_async_task(coro) == 2
@@ -126,7 +146,11 @@ def test_zero_timeout_is_allowed_and_expires_at_once() -> None:
         run_async_task(asyncio.sleep(10), timeout=0)
 
 
-@pytest.mark.parametrize("timeout", [math.inf, 10**400, 1e300, fractions.Fraction(7, 2)], ids=repr)
+@pytest.mark.parametrize(
+    "timeout",
+    [math.inf, 10**400, 1e300, fractions.Fraction(7, 2), decimal.Decimal("2.5")],
+    ids=repr,
+)
 @pytest.mark.parametrize("fire_and_forget", [False, True])
 def test_any_real_number_is_a_timeout_and_beyond_any_wait_means_no_limit(
     timeout: float, fire_and_forget: bool

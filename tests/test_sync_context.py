@@ -10,6 +10,7 @@ timeout raises `TimeoutError` (issue 10, "Must show" 2).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -320,3 +321,28 @@ def test_leaving_async_for_over_aio_early_closes_the_generator_on_the_worker_loo
     assert asyncio.run(main()) == [10, 9, 8]
     assert journal.events == [("started", 10), ("closed", 10)]
     assert journal.threads == {WORKER_THREAD}
+
+
+async def not_a_context_manager() -> int:
+    return 1
+
+
+@asynccontextmanager
+async def plain_session() -> AsyncIterator[str]:
+    yield "session"
+
+
+def test_sync_context_refuses_a_function_bridged_or_not_and_says_to_call_it() -> None:
+    # Bug: a bridged function passed wrapt's proxy __aenter__ check, and failed later.
+    for function in (plain_session, resource):
+        with pytest.raises(TypeError, match=r"must be called: sync_context\(cm\(\)\)"):
+            sync_context(function)  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_a_coroutine_given_to_sync_context_is_refused_and_closed() -> None:
+    coro = not_a_context_manager()
+    with pytest.raises(TypeError, match="expects an async context manager"):
+        sync_context(coro)  # type: ignore[arg-type]  # the mistake under test
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    with sync_context(plain_session()) as value:  # and a real one still works
+        assert value == "session"

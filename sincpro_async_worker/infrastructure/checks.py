@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import decimal
 import inspect
 import math
 import numbers
@@ -14,7 +16,14 @@ from typing import Any, TypeVar, cast
 
 from ..exceptions import TimeoutTypeError
 
-__all__ = ["as_coroutine", "bounded", "check_timeout", "discard", "finished_coroutine_error"]
+__all__ = [
+    "as_coroutine",
+    "bounded",
+    "check_context",
+    "check_timeout",
+    "discard",
+    "finished_coroutine_error",
+]
 
 T = TypeVar("T")
 
@@ -36,25 +45,41 @@ def check_timeout(
 ) -> float | None:
     """Return `timeout` in seconds, or None for no limit; refuse a bad one, closing `coro`.
 
-    Any real number >= 0 passes (numpy's too), but not a bool: `timeout=True` is a mistake.
-    Infinity, or more than a thread can wait (`threading.TIMEOUT_MAX`), is no limit unless
-    the setting must be `finite`.
+    Any real number >= 0 passes (numpy's and `Decimal` too), but not a bool: `timeout=True`
+    is a mistake. Infinity, or more than a thread can wait (`threading.TIMEOUT_MAX`), is no
+    limit unless the setting must be `finite` (then it is the most a thread can wait).
     """
     if timeout is None and none:
         return None
     unlimited = " or None (no limit)" if none else ""
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+    real = isinstance(timeout, (numbers.Real, decimal.Decimal))
+    if isinstance(timeout, bool) or not real:
         discard(coro)
         raise TimeoutTypeError(f"{name} must be a number of seconds{unlimited}, got {timeout!r}")
     try:
-        seconds = float(timeout)
+        seconds = float(timeout)  # type: ignore[arg-type]  # a Real or a Decimal
     except OverflowError:  # an int beyond any float
-        seconds = -math.inf if timeout < 0 else math.inf
+        seconds = -math.inf if timeout < 0 else math.inf  # type: ignore[operator]
+    except ValueError:  # a signalling NaN
+        seconds = math.nan
     if math.isnan(seconds) or seconds < 0 or (finite and math.isinf(seconds)):
         discard(coro)
         rule = "a finite number of seconds >= 0" if finite else ">= 0 seconds"
         raise ValueError(f"{name} must be {rule}{unlimited}, got {timeout!r}")
-    return None if seconds >= threading.TIMEOUT_MAX else seconds
+    if seconds >= threading.TIMEOUT_MAX:
+        return None if none else threading.TIMEOUT_MAX
+    return seconds + 0.0  # -0.0 is 0.0
+
+
+def check_context(context: object, coro: object = None) -> contextvars.Context | None:
+    """Return `context` if it is a `contextvars.Context` or None; refuse it, closing `coro`."""
+    if context is None or type(context) is contextvars.Context:
+        return context
+    discard(coro)
+    raise TypeError(
+        f"context must be a contextvars.Context or None, got {type(context).__qualname__}; "
+        "pass contextvars.copy_context() (or None, for a copy of the caller's context)"
+    )
 
 
 def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
@@ -91,10 +116,11 @@ def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
     """What a coroutine's first step raised, made clear if it had already finished.
 
     Python's refusal to resume a finished coroutine has no frame of the coroutine's in its
-    traceback (`tb_next` is None); a RuntimeError the coroutine raised itself has one.
+    traceback (`tb_next` is None) and no cause; a RuntimeError the coroutine raised itself
+    has the frame, and one Python made of its StopIteration has that as its cause.
     """
     tb = exc.__traceback__
-    if type(exc) is RuntimeError and tb is not None and tb.tb_next is None:
+    if type(exc) is RuntimeError and tb is not None and tb.tb_next is None and not exc.__cause__:
         return _reused(coro, "finished or been closed")
     return exc
 
@@ -125,7 +151,12 @@ def _not_awaitable(task: object, api: str) -> TypeError:
     name = getattr(task, "__qualname__", None) or type(task).__qualname__
     func = getattr(task, "__func__", task)
     iterate = "iterate it from sync code with `for item in sync_iter(...):`"
-    if inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(func):
+    if callable(task) and hasattr(task, "aio") and _is_async_function(inspect.unwrap(task)):
+        got = (
+            f"the decorated function {name} itself; calling it, {name}(...), runs it on the "
+            f"worker loop already (in async code: `await {name}.aio(...)`)"
+        )
+    elif inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(func):
         got = f"the coroutine function {name} itself; did you mean {name}()?"
     elif inspect.isasyncgenfunction(task):
         got = (
@@ -148,3 +179,7 @@ def _not_awaitable(task: object, api: str) -> TypeError:
             "function, e.g. fetch() rather than fetch"
         )
     return TypeError(f"{api}() expects a coroutine, but got {got}")
+
+
+def _is_async_function(func: object) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)

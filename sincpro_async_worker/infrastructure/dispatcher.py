@@ -12,7 +12,7 @@ from typing import TypeVar, final
 
 from ..domain.worker import WorkerInterface
 from . import runtime
-from .checks import as_coroutine, bounded, check_timeout, discard
+from .checks import as_coroutine, bounded, check_context, check_timeout, discard
 from .worker import Worker
 
 __all__ = ["Dispatcher"]
@@ -45,11 +45,12 @@ class Dispatcher:
         it runs in `context` if given, otherwise in a copy of the caller's."""
         coro = as_coroutine(task, "Dispatcher.execute")
         seconds = check_timeout(timeout, coro)
+        context = check_context(context, coro)
         worker = self._worker
         if worker is None:
             return runtime.call(coro, seconds, context)
         if isinstance(worker, Worker):
-            return worker.run_blocking(coro, seconds, context=context)
+            return worker.call(coro, seconds, context)
         future = self._submit_to(worker, coro, None, context)
         try:
             return future.result(seconds)
@@ -73,11 +74,12 @@ class Dispatcher:
         bounds the task, and `future.cancel()` cancels it on the loop."""
         coro = as_coroutine(task, "Dispatcher.execute_async")
         seconds = check_timeout(timeout, coro)
+        context = check_context(context, coro)
         worker = self._worker
         if worker is None:
             return runtime.spawn(coro, seconds, context)
         if isinstance(worker, Worker):
-            return worker.run_coroutine(coro, seconds, context=context)
+            return worker.spawn(coro, seconds, context)
         return self._submit_to(worker, coro, seconds, context)
 
     @staticmethod

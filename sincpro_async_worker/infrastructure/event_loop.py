@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import as_coroutine, bounded, discard
+from .checks import as_coroutine, bounded, check_timeout, discard
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, describe_task
 
 __all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
@@ -137,6 +137,7 @@ class EventLoop:
         another drains waits for it, within its own `timeout`.
         """
         self.refuse_loop_thread("shutdown()")
+        timeout = check_timeout(timeout)  # before anything stops: never fail half-way
         with self._lock:
             if self.state is LoopState.NEW or self.state is LoopState.STOPPED:
                 return
@@ -208,6 +209,7 @@ class EventLoop:
     ) -> concurrent.futures.Future[T]:
         """Schedule any awaitable with `run_coroutine_threadsafe`; `timeout` bounds the task."""
         task = as_coroutine(coro, "EventLoop.run_coroutine")
+        timeout = check_timeout(timeout, task)
         try:
             loop = self.get_loop()
         except BaseException:

@@ -12,12 +12,13 @@ import concurrent.futures.thread  # its exit hook must be registered before ours
 import contextvars
 import enum
 import logging
+import operator
 import os
 import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, SupportsIndex, TypeVar
 
 from ..exceptions import ConfigurationError, WorkerNotRunningError
 from .checks import check_timeout, discard
@@ -87,7 +88,7 @@ def call(
     worker = _worker
     if worker is None or worker.state is not _RUNNING:
         worker = _worker_for(coro)
-    return worker.run_blocking(coro, timeout, context=context)
+    return worker.call(coro, timeout, context)
 
 
 def spawn(
@@ -97,7 +98,7 @@ def spawn(
     worker = _worker
     if worker is None or worker.state is not _RUNNING:
         worker = _worker_for(coro)
-    return worker.run_coroutine(coro, timeout, context=context)
+    return worker.spawn(coro, timeout, context)
 
 
 def on_worker_thread() -> bool:
@@ -221,15 +222,7 @@ def configure(
             )
         changes["loop_factory"] = loop_factory
     if max_in_flight is not UNSET:
-        if max_in_flight is not None and (
-            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int)
-        ):
-            raise TypeError(f"max_in_flight must be a whole number or None, got {max_in_flight!r}")
-        if max_in_flight is not None and max_in_flight < 1:
-            raise ValueError(
-                f"max_in_flight must be at least 1 (or None for no bound), got {max_in_flight}"
-            )
-        changes["max_in_flight"] = max_in_flight
+        changes["max_in_flight"] = None if max_in_flight is None else _whole_number(max_in_flight)
     with _lock:
         if _worker is not None and _worker.is_running():
             raise ConfigurationError(
@@ -239,6 +232,16 @@ def configure(
             )
         _settings = replace(_settings, **changes)  # type: ignore[arg-type]  # validated above
         return _settings
+
+
+def _whole_number(value: object) -> int:
+    """`max_in_flight` as an int (numpy's integers pass too); refuse anything else."""
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise TypeError(f"max_in_flight must be a whole number or None, got {value!r}")
+    number = operator.index(value)
+    if number < 1:
+        raise ValueError(f"max_in_flight must be at least 1 (or None for no bound), got {value}")
+    return number
 
 
 # When the exit grace period ends, set by the first exit hook: both hooks together take

@@ -1,6 +1,6 @@
 """Submitting coroutines to the event loop and delivering their outcomes.
 
-The path of one call: `run_blocking()` / `run_coroutine()` (caller's thread) wraps the
+The path of one call: `call()` / `spawn()` (caller's thread, its input checked) wraps the
 coroutine in a job and `_submit()`s it to a deque; only a submission that finds no wake-up
 pending writes to the loop's self-pipe. `run_queued()` (loop thread) makes each queued job
 an `asyncio.Task`, which the job drives to its end and hands its outcome over (see `job`).
@@ -14,12 +14,13 @@ import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sized
+from contextvars import Context
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import discard
+from .checks import as_coroutine, check_context, check_timeout, discard
 from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
@@ -134,16 +135,8 @@ class Worker(EventLoop):
         with `TimeoutError`. Cancelling the future cancels the task. The task runs in
         `context`, or in a copy of the caller's.
         """
-        job = Spawn(coro, self, timeout, context)
-        try:
-            self._submit(job)
-        except BaseException:
-            if job.stage is _NEW:
-                self._release(job)
-            else:  # accepted: it runs, and an interrupt may have cut its wake-up off
-                self.post(self.run_queued)
-            raise
-        return job.future
+        task = as_coroutine(coro, "Worker.run_coroutine")
+        return self.spawn(task, check_timeout(timeout, task), check_context(context, task))
 
     def run_blocking(
         self,
@@ -158,6 +151,29 @@ class Worker(EventLoop):
         passes unchanged); a `KeyboardInterrupt` while waiting cancels it too. From the loop
         thread: `DeadlockError`, since the loop could never run the task.
         """
+        task = as_coroutine(coro, "Worker.run_blocking")
+        return self.call(task, check_timeout(timeout, task), check_context(context, task))
+
+    # What run_coroutine() and run_blocking() do once their input is checked: the runtime's
+    # entry points, which check it first themselves.
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, T], timeout: float | None, context: Context | None
+    ) -> concurrent.futures.Future[T]:
+        job = Spawn(coro, self, timeout, context)
+        try:
+            self._submit(job)
+        except BaseException:
+            if job.stage is _NEW:
+                self._release(job)
+            else:  # accepted: it runs, and an interrupt may have cut its wake-up off
+                self.post(self.run_queued)
+            raise
+        return job.future
+
+    def call(
+        self, coro: Coroutine[Any, Any, T], timeout: float | None, context: Context | None
+    ) -> T:
         if _get_ident() == self.thread_id and self.owns_current_thread():
             name = coroutine_name(coro)
             discard(coro)
@@ -232,17 +248,17 @@ class Worker(EventLoop):
         slots = self._slots
         assert slots is not None
         deadline = job.deadline if isinstance(job, Call) else None
-        wait = _SLOT_RECHECK
-        while not slots.acquire(timeout=wait):
+        while True:
+            left = _SLOT_RECHECK if deadline is None else deadline - time.monotonic()
+            if slots.acquire(timeout=min(max(left, 0.0), _SLOT_RECHECK)):
+                break
             if not self.is_running():
                 raise self._refusal()
-            if deadline is not None:
-                wait = min(deadline - time.monotonic(), _SLOT_RECHECK)
-                if wait <= 0:
-                    raise TimeoutError(
-                        f"no in-flight slot freed up within the {job.timeout} s timeout "
-                        "(max_in_flight is reached); raise max_in_flight or the timeout"
-                    )
+            if deadline is not None and left <= _SLOT_RECHECK:
+                raise TimeoutError(
+                    f"no in-flight slot freed up within the {job.timeout} s timeout "
+                    "(max_in_flight is reached); raise max_in_flight or the timeout"
+                )
         job.slot = slots
 
     def post(self, callback: Callable[..., object], *args: Any) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import contextvars
 import inspect
 import math
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ import pytest
 from sincpro_async_worker import (
     ConfigurationError,
     Dispatcher,
+    EventLoop,
+    Worker,
     configure,
     fire_and_forget,
     run_async_task,
@@ -38,6 +42,11 @@ async def agen() -> AsyncIterator[int]:
 
 
 def plain() -> int:
+    return 1
+
+
+@sync_bridge
+async def bridged() -> int:
     return 1
 
 
@@ -75,6 +84,8 @@ BAD_TASKS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("an async generator", agen, TypeError, "decorate its function with @sync_bridge"),
     ("an async generator function", lambda: agen, TypeError, "async generator"),
     ("a started coroutine", started_coroutine, RuntimeError, r"call .*paused\(\) again"),
+    ("a bridged function", lambda: bridged, TypeError, r"calling it, bridged\(\.\.\.\), runs"),
+    ("a bridge's .aio", lambda: bridged.aio, TypeError, r"did you mean bridged\.aio\(\)\?"),
 ]
 
 
@@ -145,6 +156,74 @@ def test_a_bad_timeout_is_refused_the_coroutine_closed_and_nothing_scheduled(
     assert stats().submitted == before
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda coro, c: Dispatcher().execute(coro, context=c),
+        lambda coro, c: Dispatcher().execute_async(coro, context=c),
+        lambda coro, c: Dispatcher(Worker()).execute(coro, context=c),
+    ],
+    ids=["execute", "execute_async", "execute on a given Worker"],
+)
+@pytest.mark.parametrize("context", [{}, "ctx", contextvars.copy_context], ids=repr)
+def test_a_context_that_is_not_one_is_refused_the_coroutine_closed_and_nothing_scheduled(
+    call: Callable[[Any, Any], object], context: object
+) -> None:
+    # Bug: it reached asyncio.Task() on the loop, which refused it there, and the caller
+    # waited for ever for a task that never existed.
+    run_async_task(asyncio.sleep(0))
+    before = stats().submitted
+    coro = fetch()
+    with pytest.raises(TypeError, match=r"must be a contextvars.Context.*copy_context\(\)"):
+        call(coro, context)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert stats().submitted == before
+
+
+class Ready:
+    """An awaitable that is not a coroutine."""
+
+    def __await__(self) -> Generator[None, None, str]:
+        yield from asyncio.sleep(0).__await__()
+        return "ready"
+
+
+def test_a_worker_checks_what_it_is_given_as_run_async_task_does() -> None:
+    worker = Worker()
+    try:
+        with pytest.raises(TypeError, match="expects a coroutine or another awaitable"):
+            worker.run_blocking(42)  # type: ignore[arg-type]  # the mistake under test
+        with pytest.raises(TypeError, match=r"did you mean .*fetch\(\)\?"):
+            worker.run_coroutine(fetch)  # type: ignore[arg-type]  # the mistake under test
+        for bad, error in [(-1, ValueError), ("5", TypeError)]:
+            coro = fetch()
+            with pytest.raises(error, match="timeout"):
+                worker.run_blocking(coro, timeout=bad)  # type: ignore[arg-type]  # under test
+            assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+        assert worker.stats().submitted == 0
+        assert worker.run_blocking(Ready(), timeout=10) == "ready"
+        assert worker.run_coroutine(Ready()).result(10) == "ready"
+    finally:
+        worker.shutdown()
+
+
+def test_an_event_loop_refuses_a_bad_timeout_before_anything_runs_or_stops() -> None:
+    loop = EventLoop()
+    loop.start()
+    try:
+        coro = fetch()
+        with pytest.raises(TypeError, match="timeout must be a number"):
+            loop.run_coroutine(coro, timeout="5")  # type: ignore[arg-type]  # under test
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+        with pytest.raises(ValueError, match=">= 0 seconds"):
+            loop.shutdown(-1)
+        assert loop.is_running()  # refused before it began to stop
+        assert loop.run_coroutine(fetch()).result(10) == 1
+    finally:
+        loop.shutdown()
+    assert not loop.is_running()
+
+
 @pytest.mark.parametrize("decorator", [sync_bridge, fire_and_forget], ids=lambda d: d.__name__)
 @pytest.mark.parametrize(
     ("target", "fix"),
@@ -164,6 +243,28 @@ def test_decorating_something_that_is_not_async_is_a_type_error_naming_the_fix(
     with pytest.raises(TypeError, match=fix):
         decorator(target)
     assert stats() == before
+
+
+def test_decorating_a_decorated_function_again_says_so() -> None:
+    for decorator in (sync_bridge, fire_and_forget):
+        with pytest.raises(TypeError, match="bridged is decorated already; decorate the async"):
+            decorator(bridged)  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_fire_and_forget_on_an_async_context_manager_points_to_sync_bridge() -> None:
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"@asynccontextmanager function .*session.*@sync_bridge"):
+        fire_and_forget(session)  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_fire_and_forget_names_only_what_it_accepts() -> None:
+    with pytest.raises(TypeError) as refused:
+        fire_and_forget(plain)  # type: ignore[arg-type]  # the mistake under test
+    assert "async generator" not in str(refused.value)
+    assert "@asynccontextmanager" not in str(refused.value)
 
 
 def test_fire_and_forget_on_an_async_generator_points_to_sync_bridge() -> None:
@@ -204,6 +305,21 @@ def test_configure_refuses_bad_values_with_the_fix(
         factory = kwargs.get("loop_factory")
         if isinstance(factory, asyncio.AbstractEventLoop):
             factory.close()
+
+
+class Four:
+    """A whole number that is not an int, as numpy's integers are."""
+
+    def __index__(self) -> int:
+        return 4
+
+
+def test_configure_takes_any_whole_number_and_the_longest_wait_for_a_huge_grace_period() -> None:
+    # Bug: a grace period past threading.TIMEOUT_MAX became None, which the exit hook
+    # then failed to add to the clock.
+    assert configure(max_in_flight=Four()).max_in_flight == 4  # type: ignore[arg-type]
+    assert configure(exit_grace_period=1e10).exit_grace_period == threading.TIMEOUT_MAX
+    assert configure(exit_grace_period=2**64).exit_grace_period == threading.TIMEOUT_MAX
 
 
 def test_configure_while_running_is_a_runtime_error_naming_shutdown_and_keeps_the_worker() -> None:
