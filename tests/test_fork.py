@@ -196,3 +196,55 @@ def test_children_forked_while_threads_use_futures_never_hang(loop: str) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "forks=100 hung=0 failed=0 churn_errors=[]", result.stderr
+
+
+# A fork while another thread's first call is starting the worker, on the default loop.
+# Bug: uvloop was imported in the worker thread as its loop was made, and a fork in the
+# middle of that import left the child a half-imported module and an import lock that no
+# thread of the child would release: every call there failed, or hung in start().
+FORK_DURING_FIRST_CALL = """
+import asyncio, os, sys, threading, time, warnings
+
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+from sincpro_async_worker import run_async_task
+
+delay = float(sys.argv[1])
+first = threading.Thread(target=run_async_task, args=(asyncio.sleep(0),))
+first.start()
+time.sleep(delay)
+pid = os.fork()
+if pid == 0:
+    code = 3
+    try:
+        loop = run_async_task(asyncio.sleep(0, "child"), timeout=5)
+        code = 0 if loop == "child" else 1
+    finally:
+        os._exit(code)
+first.join(10)
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("child exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.005)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_child_forked_while_the_first_call_starts_the_worker_can_call() -> None:
+    outcomes = []
+    for delay in [0, 0, 0, 0, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005] * 2:
+        result = subprocess.run(
+            [sys.executable, "-c", FORK_DURING_FIRST_CALL, str(delay)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            check=False,
+        )
+        outcomes.append((result.stdout.strip(), result.stderr.strip()))
+    assert outcomes == [("child exit 0", "")] * 20

@@ -384,6 +384,29 @@ def test_configure_accepts_uvloop() -> None:
     assert run_async_task(loop_type()).startswith("uvloop")
 
 
+LOOP_OF_THE_DEFAULT_WORKER = """
+import asyncio, sys
+if {hide_uvloop}:
+    sys.modules["uvloop"] = None  # as if it were not installed
+from sincpro_async_worker import run_async_task
+
+async def loop_type():
+    loop = asyncio.get_running_loop()
+    return type(loop).__module__
+
+print(run_async_task(loop_type()))
+"""
+
+
+@pytest.mark.parametrize(("hide_uvloop", "expected"), [(False, "uvloop"), (True, "asyncio")])
+def test_the_default_loop_is_uvloops_when_it_can_be_imported_and_asyncios_otherwise(
+    hide_uvloop: bool, expected: str
+) -> None:
+    result = run_python(LOOP_OF_THE_DEFAULT_WORKER.format(hide_uvloop=hide_uvloop))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(".")[0] == expected
+
+
 def test_a_loop_factory_that_fails_gives_a_clear_error() -> None:
     def broken() -> asyncio.AbstractEventLoop:
         raise OSError("no more file descriptors")

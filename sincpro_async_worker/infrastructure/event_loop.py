@@ -33,12 +33,16 @@ _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for th
 
 def default_loop_factory() -> asyncio.AbstractEventLoop:
     """uvloop's loop when uvloop is importable, else asyncio's (uvicorn's `--loop auto`)."""
-    try:
-        import uvloop  # an optional extra: looked for only when a loop is made
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
+    return asyncio.new_event_loop() if _new_uvloop is None else _new_uvloop()
+
+
+# Looked for now, not in the worker thread when its loop is made: a fork in the middle of an
+# import leaves the child a half-imported module, and an import lock nobody will release.
+_new_uvloop: LoopFactory | None
+try:
+    from uvloop import new_event_loop as _new_uvloop  # an optional extra
+except ImportError:
+    _new_uvloop = None
 
 
 class LoopState(enum.Enum):
