@@ -71,17 +71,19 @@ def interrupt_first_post(
     *,
     after_posting: bool,
     only: Callable[[Callable[..., object]], bool] = lambda callback: True,
+    times: int = 1,
 ) -> list[bool]:
-    """Make the first post to `loop` that `only` selects raise KeyboardInterrupt.
+    """Make the first post (or `times` posts) to `loop` that `only` selects raise
+    KeyboardInterrupt.
 
     Before the callback is posted, or `after_posting` it. Returns a list that gets one
-    entry when the interrupt has fired.
+    entry each time the interrupt has fired.
     """
     post = loop.call_soon_threadsafe
     fired: list[bool] = []
 
     def patched(callback: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
-        if fired or not only(callback) or threading.current_thread() is not main:
+        if len(fired) >= times or not only(callback) or threading.current_thread() is not main:
             return post(callback, *args, **kwargs)
         fired.append(True)
         if after_posting:
@@ -110,6 +112,33 @@ def test_an_interrupt_before_the_wake_up_is_posted_neither_runs_the_task_nor_wed
     assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
     assert not ran.is_set()
     assert stats().cancelled == 1
+    assert stats().running == 0
+
+
+@pytest.mark.parametrize("fire_and_forget", [False, True])
+def test_a_second_interrupt_while_the_first_is_handled_leaves_nothing_undone(
+    monkeypatch: pytest.MonkeyPatch, fire_and_forget: bool
+) -> None:
+    # Ctrl-C pressed twice: the first lands before the wake-up is posted, the second in
+    # the post that was to cancel the job and wake the loop. Bug: the job was left queued,
+    # and with its wake-up never sent, the queue was wedged for every later call.
+    loop = started_loop()
+    ran = threading.Event()
+
+    async def work() -> None:
+        ran.set()
+
+    fired = interrupt_first_post(monkeypatch, loop, after_posting=False, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_async_task(work(), fire_and_forget=fire_and_forget)
+    assert fired == [True, True]
+    assert run_async_task(asyncio.sleep(0, "next"), timeout=10) == "next"
+    if fire_and_forget:  # accepted: it runs, though its caller never got the future
+        assert ran.is_set()
+        assert stats().succeeded == 3  # with the call that started the loop, and "next"
+    else:
+        assert not ran.is_set()
+        assert stats().cancelled == 1
     assert stats().running == 0
 
 

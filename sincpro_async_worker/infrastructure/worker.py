@@ -30,6 +30,7 @@ __all__ = ["Worker", "WorkerStats", "snapshot"]
 T = TypeVar("T")
 
 _SLOT_RECHECK = 0.5  # how often a caller waiting for an in-flight slot checks the worker
+_ABANDON_TRIES = 100  # interrupts in a row that may cut off the letting go of a job
 #: Jobs made tasks per loop callback. The loop runs those before it takes the next batch,
 #: so a burst never has more than this many tasks made and not yet run for the collector
 #: to scan.
@@ -164,10 +165,8 @@ class Worker(EventLoop):
         try:
             self._submit(job)
         except BaseException:
-            if job.stage is _NEW:
-                self._release(job)
-            else:  # accepted: it runs, and an interrupt may have cut its wake-up off
-                self.post(self.run_queued)
+            # Accepted, it runs: an interrupt may have cut its wake-up off.
+            self._abandon(job, self.run_queued)
             raise
         return job.future
 
@@ -189,15 +188,26 @@ class Worker(EventLoop):
             result: T = job.wait()
         except BaseException:
             # A KeyboardInterrupt (or whatever a signal handler raises) can land anywhere
-            # from here to the end of the wait. Before the job is queued, it is closed here;
-            # after, the loop cancels it (settling it unstarted if still queued, and waking
-            # up for the queue in case the interrupt cut the submission's wake-up off).
-            if job.stage is _NEW:
-                self._release(job)
-            else:
-                self.post(job.cancel, Reason.CANCEL)
+            # from here to the end of the wait. The loop cancels the job, settling it
+            # unstarted if still queued, and waking up for the queue in case the
+            # interrupt cut the submission's wake-up off.
+            self._abandon(job, job.cancel, Reason.CANCEL)
             raise
         return result
+
+    def _abandon(self, job: Job, callback: Callable[..., object], *args: Any) -> None:
+        """Its submitter leaves with an exception: close `job` if it was never queued, else
+        post `callback(*args)` for it. A second interrupt meanwhile (Ctrl-C pressed twice)
+        must not leave that undone: it is tried again."""
+        for _ in range(_ABANDON_TRIES):
+            try:
+                if job.stage is _NEW:
+                    self._release(job)
+                else:
+                    self.post(callback, *args)
+                return
+            except BaseException:  # the next interrupt: try again
+                continue
 
     def _submit(self, job: Job) -> None:
         """Queue `job` and make sure a wake-up for the loop is on its way.
