@@ -328,6 +328,37 @@ def test_pending_fire_and_forget_work_finishes_at_interpreter_exit(tmp_path: Pat
     assert result.stderr == ""
 
 
+def test_work_a_thread_submits_while_python_joins_it_at_exit_gets_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    # Python joins non-daemon threads between the two exit hooks. Bug: the grace period
+    # was counted from the first hook, so work such a thread fired after it got none,
+    # and was cancelled "within the 1.0 s grace period".
+    out = tmp_path / "written.txt"
+    result = run_python(
+        f"""
+        import asyncio, logging, threading, time
+        from sincpro_async_worker import configure, run_async_task
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=1.0)
+
+        async def report():
+            await asyncio.sleep(0.4)
+            open({str(out)!r}, "w").write("reported")
+
+        def late_worker():
+            time.sleep(0.8)  # still working when the main module returns
+            run_async_task(report(), fire_and_forget=True)
+
+        threading.Thread(target=late_worker).start()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == "reported"
+    assert result.stderr == ""
+
+
 def test_work_that_outlasts_the_exit_grace_period_is_cancelled_and_logged(
     tmp_path: Path,
 ) -> None:

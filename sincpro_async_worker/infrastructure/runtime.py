@@ -244,29 +244,30 @@ def _whole_number(value: object) -> int:
     return number
 
 
-# When the exit grace period ends, set by the first exit hook: both hooks together take
-# no longer than the one grace period configured.
-_exit_deadline: float | None = None
+# How much of the exit grace period the first exit hook spent waiting: the last hook gets
+# the rest, so the two together take no longer than the one grace period configured. (The
+# time Python spends between them joining the application's threads is not ours to count:
+# work those threads submit then gets what is left.)
+_grace_spent = 0.0
 
 
 def _settle_at_exit() -> None:
     """First exit hook: let pending work finish while threads and thread pools still work
     (the worker keeps running for the application's `atexit` handlers)."""
-    global _exit_deadline
-    grace = _settings.exit_grace_period
-    _exit_deadline = time.monotonic() + grace
+    global _grace_spent
     worker = _worker
     if worker is not None and worker.is_running():
-        worker.wait_idle(grace)
+        started = time.monotonic()
+        worker.wait_idle(_settings.exit_grace_period)
+        _grace_spent = time.monotonic() - started
 
 
 def _shutdown_at_exit() -> None:
     """Last exit hook: stop the worker, giving what is left the rest of the grace period."""
     global _exited
     grace = _settings.exit_grace_period
-    remaining = grace if _exit_deadline is None else max(_exit_deadline - time.monotonic(), 0.0)
     try:
-        shutdown(remaining, grace=grace)
+        shutdown(max(grace - _grace_spent, 0.0), grace=grace)
     finally:
         _exited = True
 
