@@ -7,6 +7,7 @@ import concurrent.futures
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -637,6 +638,33 @@ def test_stats_go_on_counting_the_queue_of_a_worker_that_shutdown_left_behind(
     done, _ = concurrent.futures.wait(futures, timeout=10)
     assert len(done) == 3
     assert (stats().submitted, stats().running) == (4, 0)
+
+
+@pytest.mark.library_logs  # the worker left behind is logged
+def test_a_shutdown_that_leaves_the_thread_behind_names_the_task_blocking_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release, blocking = threading.Event(), threading.Event()
+
+    async def stuck_in_sync_code() -> None:
+        blocking.set()
+        release.wait(20)  # holds the loop: the drain can never run
+
+    stuck = run_async_task(stuck_in_sync_code(), fire_and_forget=True)
+    assert blocking.wait(10)
+    try:
+        shutdown(0)
+    finally:
+        release.set()
+    assert stuck.exception(10) is None  # then the thread left behind ends by itself:
+    for thread in worker_threads():
+        thread.join(10)
+    assert worker_threads() == []  # no report or count of it spills into the next test
+    assert re.search(
+        r"did not stop within 7\.0 s; leaving it behind \(.*stuck_in_sync_code has been "
+        r"running one step for \d+\.\d s",
+        caplog.text,
+    ), caplog.text
 
 
 def test_stats_read_as_attributes_or_as_a_mapping() -> None:

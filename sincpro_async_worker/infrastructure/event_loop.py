@@ -12,12 +12,13 @@ import enum
 import logging
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
 from .checks import as_coroutine, bounded, check_timeout, discard
-from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, describe_task
+from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
 
 __all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
 
@@ -162,14 +163,24 @@ class EventLoop:
         if not stopped.wait(limit):
             if first:
                 logger.warning(
-                    "The worker thread did not stop within %.1f s; leaving it behind (a task "
-                    "is probably blocking the loop; it is a daemon thread and will not keep "
-                    "the process alive)",
+                    "The worker thread did not stop within %.1f s; leaving it behind (%s; it "
+                    "is a daemon thread and will not keep the process alive)",
                     limit,
+                    self._blocker(),
                 )
             return
         if thread is not None:
             thread.join(_JOIN_TIMEOUT)  # it has done its work: only its exit is left
+
+    def _blocker(self) -> str:
+        """What is most likely keeping the loop from stopping."""
+        monitor = self.monitor
+        step = None if monitor is None else monitor.step
+        if step is None:
+            return "a callback or a task is probably blocking the loop"
+        coro, started = step
+        held = time.perf_counter() - started
+        return f"{coroutine_name(coro)} has been running one step for {held:.1f} s"
 
     def refuse_loop_thread(self, what: str) -> None:
         """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""

@@ -40,13 +40,15 @@ _CPU_READ_INTERVAL = 0.01
 class StepMonitor:
     """The threshold and CPU-clock reading the timed steps of one loop share (loop thread)."""
 
-    __slots__ = ("cpu", "cpu_read_at", "full_collections", "threshold")
+    __slots__ = ("cpu", "cpu_read_at", "full_collections", "step", "threshold")
 
     def __init__(self, threshold: float) -> None:
         self.threshold: float = threshold
         self.cpu_read_at: float = -_CPU_READ_INTERVAL
         self.cpu: float = 0.0
         self.full_collections: int = 0
+        # The step running now and when it began: what a shutdown that times out names.
+        self.step: tuple[Coroutine[Any, Any, Any], float] | None = None
 
     def read_clocks(self, now: float) -> None:
         self.cpu_read_at = now
@@ -112,15 +114,18 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
         # One frame for both send() and throw(): a step is one call deep, not two.
         coro, monitor = self.coro, self.monitor
         started = 0.0
+        outer = None  # a step that started this task eagerly (3.12+) is still running
         if monitor is not None:
             started = perf_counter()
             if started - monitor.cpu_read_at > _CPU_READ_INTERVAL:
                 monitor.read_clocks(started)
+            outer, monitor.step = monitor.step, (coro, started)
         try:
             result = coro.send(value) if _throw is None else coro.throw(*_throw)
         except BaseException as exc:
             if monitor is not None:  # timed before the outcome is delivered
                 ended = perf_counter()
+                monitor.step = outer
                 if ended - started >= monitor.threshold:
                     monitor.report(started, ended, coro)
             # Raised as `exc`, a name the `except` clears, and without `self`: the traceback
@@ -130,6 +135,7 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
             raise exc
         if monitor is not None:
             ended = perf_counter()
+            monitor.step = outer
             if ended - started >= monitor.threshold:
                 monitor.report(started, ended, coro)
         return result
