@@ -98,11 +98,12 @@ def _closing(agen: AsyncIterator[Any]) -> Coroutine[Any, Any, None]:
     return _named(_aclose(agen), agen, ".aclose")
 
 
-def _named(coro: Coroutine[Any, Any, T], agen: object, suffix: str = "") -> Coroutine[Any, Any, T]:
-    """`coro`, named after the generator it steps, as logs, reports and errors show it."""
-    name = getattr(agen, "__qualname__", None)
+def _named(coro: Coroutine[Any, Any, T], owner: object, suffix: str = "") -> Coroutine[Any, Any, T]:
+    """`coro`, named after what it runs a part of, as logs, reports and errors show it."""
+    name = getattr(owner, "__qualname__", None)
     if isinstance(name, str):
-        coro.__qualname__ = name + suffix  # type: ignore[attr-defined]
+        with contextlib.suppress(AttributeError):  # a coroutine-like object may refuse it
+            coro.__qualname__ = name + suffix  # type: ignore[attr-defined]
     return coro
 
 
@@ -147,16 +148,19 @@ def sync_context(
 @contextlib.contextmanager
 def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iterator[T]:
     context = copy_context()
-    value: T = runtime.call(as_coroutine(acm.__aenter__(), "sync_context"), timeout, context)
+    # Named after the @asynccontextmanager function, or the class, in logs and errors.
+    owner = getattr(acm, "gen", None) or type(acm)
+    enter = _named(as_coroutine(acm.__aenter__(), "sync_context"), owner, ".__aenter__")
+    value: T = runtime.call(enter, timeout, context)
     try:
         yield value
     except BaseException as exc:
-        exit_ = acm.__aexit__(type(exc), exc, exc.__traceback__)
-        if not runtime.call(as_coroutine(exit_, "sync_context"), timeout, context):
+        exit_ = as_coroutine(acm.__aexit__(type(exc), exc, exc.__traceback__), "sync_context")
+        if not runtime.call(_named(exit_, owner, ".__aexit__"), timeout, context):
             raise
     else:
-        exit_ = acm.__aexit__(None, None, None)
-        runtime.call(as_coroutine(exit_, "sync_context"), timeout, context)
+        exit_ = as_coroutine(acm.__aexit__(None, None, None), "sync_context")
+        runtime.call(_named(exit_, owner, ".__aexit__"), timeout, context)
 
 
 async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:

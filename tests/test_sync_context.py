@@ -346,3 +346,21 @@ def test_a_coroutine_given_to_sync_context_is_refused_and_closed() -> None:
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     with sync_context(plain_session()) as value:  # and a real one still works
         assert value == "session"
+
+
+def test_the_enter_and_exit_tasks_are_named_after_the_context_manager() -> None:
+    @asynccontextmanager
+    async def named_session() -> AsyncIterator[str]:
+        task = asyncio.current_task()
+        assert task is not None
+        names.append(task.get_name())
+        yield "in"
+        task = asyncio.current_task()
+        assert task is not None
+        names.append(task.get_name())
+
+    names: list[str] = []
+    with sync_context(named_session()):
+        pass
+    qualname = named_session.__qualname__
+    assert names == [f"{qualname}.__aenter__", f"{qualname}.__aexit__"]

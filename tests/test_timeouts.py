@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sincpro_async_worker import configure, run_async_task, stats
+from sincpro_async_worker import configure, run_async_task, stats, sync_bridge
 
 
 class Sentinel:
@@ -160,3 +160,36 @@ def test_a_zero_timeout_times_out_without_running_the_coroutine_in_both_modes(
     assert not ran.is_set()
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     assert (stats().submitted, stats().timed_out) == (1, 1)
+
+
+def test_aio_on_the_worker_loop_times_out_with_the_message_of_a_timeout() -> None:
+    # On the worker loop `.aio` awaits directly, bounded by the decorator's timeout.
+    # Bug: on 3.11+ the caller got asyncio's bare TimeoutError(''), unlike everywhere else.
+    @sync_bridge(timeout=0.05)
+    async def dawdles() -> None:
+        await asyncio.sleep(10)
+
+    async def on_the_worker() -> str:
+        try:
+            await dawdles.aio()
+        except TimeoutError as exc:
+            return str(exc)
+        return "no timeout"
+
+    message = run_async_task(on_the_worker(), timeout=10)
+    assert "dawdles() did not finish within its 0.05 s timeout and was cancelled" in message
+
+
+def test_aio_on_the_worker_loop_lets_the_coroutines_own_timeout_error_through() -> None:
+    @sync_bridge(timeout=10)
+    async def gives_up() -> None:
+        raise TimeoutError("upstream did not answer")
+
+    async def on_the_worker() -> str:
+        try:
+            await gives_up.aio()
+        except TimeoutError as exc:
+            return str(exc)
+        return "no error"
+
+    assert run_async_task(on_the_worker(), timeout=10) == "upstream did not answer"

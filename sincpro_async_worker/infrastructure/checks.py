@@ -138,13 +138,30 @@ async def _await(awaitable: Awaitable[T]) -> T:
 
 
 async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
-    """Await for at most `timeout` s; the builtin `TimeoutError` on every Python."""
-    try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except asyncio.TimeoutError as exc:
-        if sys.version_info >= (3, 11):  # asyncio's is the builtin already
-            raise
-        raise TimeoutError(f"the task did not finish within {timeout} s") from exc
+    """Await for at most `timeout` s, then raise a builtin `TimeoutError` that says so; one
+    the awaitable raises itself passes unchanged."""
+    if sys.version_info < (3, 11):  # asyncio's own TimeoutError is another class here
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except asyncio.TimeoutError as exc:
+            raise _timed_out(awaitable, timeout) from exc
+    else:
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise _timed_out(awaitable, timeout) from exc
+
+
+def _timed_out(awaitable: object, timeout: float) -> TimeoutError:
+    name = getattr(awaitable, "__qualname__", None) or type(awaitable).__qualname__
+    return TimeoutError(
+        f"{name}() did not finish within its {timeout} s timeout and was cancelled; raise "
+        "the timeout if the work needs longer"
+    )
 
 
 def _not_awaitable(task: object, api: str) -> TypeError:
