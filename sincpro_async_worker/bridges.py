@@ -7,6 +7,7 @@ iteration or `with` block share a context copied from the caller (on 3.10, a cop
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import logging
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from .exceptions import WorkerNotRunningError
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard
+from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard, is_bridge
 
 __all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 
@@ -81,9 +82,15 @@ def _close_on_loop(agen: AsyncIterator[Any], context: Context, timeout: float | 
     if not hasattr(agen, "aclose") or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
     if runtime.on_worker_thread():  # garbage collected there: nobody may wait; it runs soon
-        runtime.spawn(_closing(agen), timeout, context)
+        runtime.spawn(_closing(agen), timeout, context).add_done_callback(_closed)
     else:
         runtime.call(_closing(agen), timeout, context)
+
+
+def _closed(closing: concurrent.futures.Future[None]) -> None:
+    # Nobody waits for this close: its failure is no unretrieved fire-and-forget failure.
+    if not closing.cancelled() and closing.exception() is not None:
+        logger.debug("Closing an async generator failed", exc_info=closing.exception())
 
 
 async def _aclose(agen: Any) -> None:
@@ -132,7 +139,7 @@ def sync_context(
     seconds = check_timeout(timeout)
     # A function (a bridged one too: wrapt's proxy has __aenter__) is not one yet.
     given: object = acm  # as typed, it could not be a function
-    function = inspect.isroutine(given) or hasattr(given, "aio")
+    function = inspect.isroutine(given) or is_bridge(given)
     if function or not (hasattr(acm, "__aenter__") and hasattr(acm, "__aexit__")):
         hint = "; it is a sync context manager: use `with` on it directly"
         if function or not hasattr(acm, "__enter__"):

@@ -270,6 +270,7 @@ class _LooksSync:
 
     __wrapped__: Any
     _self_kind: str
+    _sincpro_bridge = True  # what checks.is_bridge() looks for
 
     @property
     def __code__(self) -> _SyncCode:

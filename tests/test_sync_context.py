@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest.mock import MagicMock
 
 import httpx
 import pytest
@@ -364,3 +366,24 @@ def test_the_enter_and_exit_tasks_are_named_after_the_context_manager() -> None:
         pass
     qualname = named_session.__qualname__
     assert names == [f"{qualname}.__aenter__", f"{qualname}.__aexit__"]
+
+
+def test_sync_context_takes_any_async_context_manager_a_mock_included() -> None:
+    # Bug: anything with an `aio` attribute was taken for a bridged function, and refused.
+    manager = MagicMock()
+    manager.__aenter__.return_value = "entered"
+    with sync_context(manager) as value:
+        assert value == "entered"
+    manager.__aexit__.assert_awaited_once_with(None, None, None)
+
+
+def test_what_sync_context_and_sync_iter_refuse_is_left_open_for_its_owner() -> None:
+    # Bug: a refused object's close() was called, closing a file or a client it was given.
+    with tempfile.TemporaryFile() as file:
+        with pytest.raises(TypeError, match="sync context manager: use `with` on it directly"):
+            sync_context(file)  # type: ignore[arg-type]  # the mistake under test
+        assert not file.closed
+    numbers = (n for n in range(3))
+    with pytest.raises(TypeError, match="a sync iterable needs no bridge"):
+        sync_iter(numbers)  # type: ignore[arg-type]  # the mistake under test
+    assert list(numbers) == [0, 1, 2]

@@ -23,16 +23,24 @@ __all__ = [
     "check_timeout",
     "discard",
     "finished_coroutine_error",
+    "is_bridge",
 ]
 
 T = TypeVar("T")
 
 
 def discard(coro: object) -> None:
-    """Close a coroutine that will never run, so Python does not warn it was never awaited."""
-    close = getattr(coro, "close", None)
-    if callable(close):
-        close()
+    """Close a coroutine that will never run, so Python does not warn it was never awaited.
+
+    Anything else is left alone: a refused file or client is still its owner's to use.
+    """
+    if isinstance(coro, Coroutine):
+        coro.close()
+
+
+def is_bridge(obj: object) -> bool:
+    """Whether `obj` is a callable made by @sync_bridge or @fire_and_forget (or bound one)."""
+    return getattr(type(obj), "_sincpro_bridge", False) is True
 
 
 def check_timeout(
@@ -62,12 +70,13 @@ def check_timeout(
         seconds = -math.inf if timeout < 0 else math.inf  # type: ignore[operator]
     except ValueError:  # a signalling NaN
         seconds = math.nan
-    if math.isnan(seconds) or seconds < 0 or (finite and math.isinf(seconds)):
+    negative = seconds < 0 or (seconds == 0 and timeout < 0)  # type: ignore[operator]
+    if math.isnan(seconds) or negative or (finite and math.isinf(seconds)):
         discard(coro)
         rule = "a finite number of seconds >= 0" if finite else ">= 0 seconds"
         raise ValueError(f"{name} must be {rule}{unlimited}, got {timeout!r}")
     if seconds >= threading.TIMEOUT_MAX:
-        return None if none else threading.TIMEOUT_MAX
+        return threading.TIMEOUT_MAX if finite else None
     return seconds + 0.0  # -0.0 is 0.0
 
 
@@ -168,10 +177,15 @@ def _not_awaitable(task: object, api: str) -> TypeError:
     name = getattr(task, "__qualname__", None) or type(task).__qualname__
     func = getattr(task, "__func__", task)
     iterate = "iterate it from sync code with `for item in sync_iter(...):`"
-    if callable(task) and hasattr(task, "aio") and _is_async_function(inspect.unwrap(task)):
+    if is_bridge(task):
         got = (
             f"the decorated function {name} itself; calling it, {name}(...), runs it on the "
-            f"worker loop already (in async code: `await {name}.aio(...)`)"
+            "worker loop already (in async code, use its `.aio` twin)"
+        )
+    elif name.endswith(".aio") and callable(task):
+        got = (
+            f"the .aio twin {name} itself; in sync code call {name[:-4]}(...), and in async "
+            f"code use what {name}(...) returns"
         )
     elif inspect.iscoroutinefunction(task) or inspect.iscoroutinefunction(func):
         got = f"the coroutine function {name} itself; did you mean {name}()?"
@@ -196,7 +210,3 @@ def _not_awaitable(task: object, api: str) -> TypeError:
             "function, e.g. fetch() rather than fetch"
         )
     return TypeError(f"{api}() expects a coroutine, but got {got}")
-
-
-def _is_async_function(func: object) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)

@@ -42,7 +42,8 @@ def default_loop_factory() -> asyncio.AbstractEventLoop:
 _new_uvloop: LoopFactory | None
 try:
     from uvloop import new_event_loop as _new_uvloop  # an optional extra
-except ImportError:
+except Exception:  # not installed, or broken: the stock loop, as without it
+    logger.debug("uvloop is not importable; the default loop is asyncio's", exc_info=True)
     _new_uvloop = None
 
 

@@ -112,6 +112,8 @@ class TaskFuture(concurrent.futures.Future[T]):
         return result
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._state in _CANCELLED:
+            raise concurrent.futures.CancelledError()
         exc = self._exception if self._state == FINISHED else super().exception(timeout)
         failure = self._failure
         if failure is not None:
@@ -189,7 +191,7 @@ class TaskFuture(concurrent.futures.Future[T]):
             if found in allowed:
                 self._result, self._exception, self._state = result, exc, new
                 if event is not None:  # claiming it (RUNNING) is no news to a waiter
-                    for waiter in self._waiters:
+                    for waiter in self._waiter_list or ():
                         getattr(waiter, event)(self)
                     self._condition.notify_all()
         return found

@@ -258,8 +258,10 @@ def _settle_at_exit() -> None:
     worker = _worker
     if worker is not None and worker.is_running():
         started = time.monotonic()
-        worker.wait_idle(_settings.exit_grace_period)
-        _grace_spent = time.monotonic() - started
+        try:
+            worker.wait_idle(_settings.exit_grace_period)
+        finally:  # a Ctrl-C that cuts the wait short has spent what it waited
+            _grace_spent = time.monotonic() - started
 
 
 def _shutdown_at_exit() -> None:

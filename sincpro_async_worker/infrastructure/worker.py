@@ -228,7 +228,11 @@ class Worker(EventLoop):
         self._queue.append(job)
         if not self._wakeup_pending:
             self._wakeup_pending = True
-            self.loop.call_soon_threadsafe(self.run_queued)
+            try:
+                self.loop.call_soon_threadsafe(self.run_queued)
+            except BaseException:  # an interrupt: the next submission must post it again
+                self._wakeup_pending = False
+                raise
         if self.state is not _RUNNING_LOOP and not self.owns_current_thread():
             try:  # shutdown() began meanwhile: take the job back, unless the loop has it
                 self._queue.remove(job)

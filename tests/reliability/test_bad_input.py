@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import decimal
 import inspect
 import math
 import threading
@@ -50,6 +51,11 @@ async def bridged() -> int:
     return 1
 
 
+@sync_bridge
+async def ticks() -> AsyncIterator[int]:
+    yield 1
+
+
 def spent_coroutine() -> Coroutine[Any, Any, int]:
     coro = fetch()
     coro.close()
@@ -85,7 +91,14 @@ BAD_TASKS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("an async generator function", lambda: agen, TypeError, "async generator"),
     ("a started coroutine", started_coroutine, RuntimeError, r"call .*paused\(\) again"),
     ("a bridged function", lambda: bridged, TypeError, r"calling it, bridged\(\.\.\.\), runs"),
-    ("a bridge's .aio", lambda: bridged.aio, TypeError, r"did you mean bridged\.aio\(\)\?"),
+    ("a bridge's .aio", lambda: bridged.aio, TypeError, r"in sync code call bridged\(\.\.\.\)"),
+    ("a generator bridge", lambda: ticks, TypeError, r"calling it, ticks\(\.\.\.\), runs"),
+    (
+        "its .aio",
+        lambda: ticks.aio,
+        TypeError,
+        r"the \.aio twin ticks\.aio itself; in sync code call ticks\(\.\.\.\)",
+    ),
 ]
 
 
@@ -125,6 +138,7 @@ def test_an_already_finished_coroutine_is_refused_with_the_fix(entry: str) -> No
 
 BAD_TIMEOUTS: list[tuple[object, type[Exception], str]] = [
     (-1, ValueError, ">= 0"),
+    (decimal.Decimal("-1e-400"), ValueError, ">= 0"),  # negative, though float() makes it -0.0
     (-0.001, ValueError, ">= 0"),
     (math.nan, ValueError, ">= 0"),
     (-math.inf, ValueError, ">= 0"),
@@ -320,6 +334,7 @@ def test_configure_takes_any_whole_number_and_the_longest_wait_for_a_huge_grace_
     assert configure(max_in_flight=Four()).max_in_flight == 4  # type: ignore[arg-type]
     assert configure(exit_grace_period=1e10).exit_grace_period == threading.TIMEOUT_MAX
     assert configure(exit_grace_period=2**64).exit_grace_period == threading.TIMEOUT_MAX
+    assert configure(slow_task_threshold=1e10).slow_task_threshold == threading.TIMEOUT_MAX
 
 
 def test_configure_while_running_is_a_runtime_error_naming_shutdown_and_keeps_the_worker() -> None:
