@@ -156,7 +156,8 @@ def sync_context(
 def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iterator[T]:
     context = copy_context()
     # Named after the @asynccontextmanager function, or the class, in logs and errors.
-    owner = getattr(acm, "gen", None) or type(acm)
+    gen = getattr(acm, "gen", None)
+    owner = gen if inspect.isasyncgen(gen) else type(acm)
     enter = _named(as_coroutine(acm.__aenter__(), "sync_context"), owner, ".__aenter__")
     value: T = runtime.call(enter, timeout, context)
     try:

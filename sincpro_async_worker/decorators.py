@@ -242,7 +242,9 @@ def _aio(kind: str, func: Any, timeout: float | None) -> Any:
         twin = lambda *args, **kwargs: AioContext(func(*args, **kwargs), timeout)  # noqa: E731
     else:
         twin = functools.partial(aio_call, func, timeout)
-    twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"  # for error messages
+    # For the error a twin passed uncalled gets (see checks._not_awaitable).
+    twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"
+    twin._sincpro_aio = True
     return twin
 
 
@@ -300,6 +302,8 @@ class _LooksSync:
 
 class _Surrogate(_LooksSync, wrapt.CallableObjectProxy[Any]):
     """What a bound method's `__func__` returns: the function, reading as synchronous."""
+
+    _sincpro_bridge = False  # calling it returns the coroutine: it bridges nothing
 
 
 class _BoundBridge(_LooksSync, wrapt.BoundFunctionWrapper[..., Any]):

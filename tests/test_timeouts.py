@@ -193,3 +193,41 @@ def test_aio_on_the_worker_loop_lets_the_coroutines_own_timeout_error_through() 
         return "no error"
 
     assert run_async_task(on_the_worker(), timeout=10) == "upstream did not answer"
+
+
+def test_aio_on_the_worker_loop_with_a_zero_timeout_never_starts_the_coroutine() -> None:
+    # As on the worker's own path: a zero timeout has run out before the task could start.
+    # Bug: asyncio.timeout(0) lets the first step run, and a coroutine that finished in
+    # it returned its result.
+    started = threading.Event()
+
+    @sync_bridge(timeout=0)
+    async def instant() -> str:
+        started.set()
+        return "done"
+
+    async def on_the_worker() -> str:
+        try:
+            return await instant.aio()
+        except TimeoutError as exc:
+            return str(exc)
+
+    assert "did not finish within its 0.0 s timeout" in run_async_task(on_the_worker(), timeout=10)
+    assert not started.is_set()
+
+
+def test_aio_on_the_worker_loop_lets_an_inner_wait_for_timeout_through() -> None:
+    # The coroutine's own asyncio.wait_for timing out is its TimeoutError, not the bridge's
+    # (on 3.10, asyncio.TimeoutError is a class of its own, and was relabelled).
+    @sync_bridge(timeout=10)
+    async def waits_briefly() -> None:
+        await asyncio.wait_for(asyncio.sleep(10), 0.01)
+
+    async def on_the_worker() -> str:
+        try:
+            await waits_briefly.aio()
+        except asyncio.TimeoutError as exc:
+            return str(exc) or "its own"
+        return "no timeout"
+
+    assert run_async_task(on_the_worker(), timeout=10) == "its own"

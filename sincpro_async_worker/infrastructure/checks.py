@@ -40,7 +40,13 @@ def discard(coro: object) -> None:
 
 def is_bridge(obj: object) -> bool:
     """Whether `obj` is a callable made by @sync_bridge or @fire_and_forget (or bound one)."""
+    if isinstance(obj, types.MethodType):  # a classmethod over a bridge, on 3.13
+        obj = obj.__func__
     return getattr(type(obj), "_sincpro_bridge", False) is True
+
+
+# How async code uses the `.aio` twin of each kind of bridge.
+_ASYNC_USE = {"iterate": "async for item in {}(...)", "context": "async with {}(...) as value"}
 
 
 def check_timeout(
@@ -148,18 +154,28 @@ async def _await(awaitable: Awaitable[T]) -> T:
 
 async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
     """Await for at most `timeout` s, then raise a builtin `TimeoutError` that says so; one
-    the awaitable raises itself passes unchanged."""
+    the awaitable raises itself passes unchanged. As on the worker's own path, a zero
+    timeout has run out before the awaitable could start, and it never does."""
+    if timeout <= 0:
+        discard(awaitable)
+        raise _timed_out(awaitable, timeout)
     if sys.version_info < (3, 11):  # asyncio's own TimeoutError is another class here
+        expired: list[bool] = []
+        timer = asyncio.get_running_loop().call_later(timeout, expired.append, True)
         try:
             return await asyncio.wait_for(awaitable, timeout)
         except asyncio.TimeoutError as exc:
+            if not expired:
+                raise
             raise _timed_out(awaitable, timeout) from exc
+        finally:
+            timer.cancel()
     else:
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
                 return await awaitable
-        except TimeoutError as exc:
+        except Exception as exc:  # a TimeoutError, or what the cancelled cleanup raised
             if not scope.expired():
                 raise
             raise _timed_out(awaitable, timeout) from exc
@@ -178,11 +194,12 @@ def _not_awaitable(task: object, api: str) -> TypeError:
     func = getattr(task, "__func__", task)
     iterate = "iterate it from sync code with `for item in sync_iter(...):`"
     if is_bridge(task):
+        use = _ASYNC_USE.get(getattr(task, "_self_kind", ""), "await {}(...)").format(f"{name}.aio")
         got = (
             f"the decorated function {name} itself; calling it, {name}(...), runs it on the "
-            "worker loop already (in async code, use its `.aio` twin)"
+            f"worker loop already (in async code: `{use}`)"
         )
-    elif name.endswith(".aio") and callable(task):
+    elif getattr(task, "_sincpro_aio", False) is True:
         got = (
             f"the .aio twin {name} itself; in sync code call {name[:-4]}(...), and in async "
             f"code use what {name}(...) returns"

@@ -37,14 +37,21 @@ def default_loop_factory() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop() if _new_uvloop is None else _new_uvloop()
 
 
+def _find_uvloop() -> LoopFactory | None:
+    try:
+        from uvloop import new_event_loop  # an optional extra
+    except Exception as exc:  # not installed, or broken: the stock loop, as without it
+        if not (isinstance(exc, ModuleNotFoundError) and exc.name == "uvloop"):
+            logger.warning(
+                "uvloop is installed but failed to import (%r); using asyncio's loop", exc
+            )
+        return None
+    return new_event_loop
+
+
 # Looked for now, not in the worker thread when its loop is made: a fork in the middle of an
 # import leaves the child a half-imported module, and an import lock nobody will release.
-_new_uvloop: LoopFactory | None
-try:
-    from uvloop import new_event_loop as _new_uvloop  # an optional extra
-except Exception:  # not installed, or broken: the stock loop, as without it
-    logger.debug("uvloop is not importable; the default loop is asyncio's", exc_info=True)
-    _new_uvloop = None
+_new_uvloop = _find_uvloop()
 
 
 class LoopState(enum.Enum):

@@ -230,6 +230,8 @@ class Worker(EventLoop):
             self._wakeup_pending = True
             try:
                 self.loop.call_soon_threadsafe(self.run_queued)
+            except (RuntimeError, WorkerNotRunningError):  # closed meanwhile: refused below
+                self._wakeup_pending = False
             except BaseException:  # an interrupt: the next submission must post it again
                 self._wakeup_pending = False
                 raise

@@ -56,6 +56,11 @@ async def ticks() -> AsyncIterator[int]:
     yield 1
 
 
+class Named:
+    async def aio(self) -> int:
+        return 1
+
+
 def spent_coroutine() -> Coroutine[Any, Any, int]:
     coro = fetch()
     coro.close()
@@ -92,7 +97,8 @@ BAD_TASKS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("a started coroutine", started_coroutine, RuntimeError, r"call .*paused\(\) again"),
     ("a bridged function", lambda: bridged, TypeError, r"calling it, bridged\(\.\.\.\), runs"),
     ("a bridge's .aio", lambda: bridged.aio, TypeError, r"in sync code call bridged\(\.\.\.\)"),
-    ("a generator bridge", lambda: ticks, TypeError, r"calling it, ticks\(\.\.\.\), runs"),
+    ("a generator bridge", lambda: ticks, TypeError, r"`async for item in ticks\.aio\(\.\.\.\)`"),
+    ("a method named aio", lambda: Named().aio, TypeError, r"did you mean Named\.aio\(\)\?"),
     (
         "its .aio",
         lambda: ticks.aio,
