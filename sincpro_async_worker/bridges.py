@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from .exceptions import WorkerNotRunningError
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard, is_bridge
+from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard, is_bridge, shown
 
 __all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 
@@ -50,7 +50,7 @@ def sync_iter(
         discard(aiterable)  # a coroutine, say: it will never run
         raise TypeError(
             f"sync_iter() expects an async iterable, got {type(aiterable).__qualname__} "
-            f"{aiterable!r}; a sync iterable needs no bridge (iterate it directly), and an "
+            f"{shown(aiterable)}; a sync iterable needs no bridge (iterate it directly), and an "
             "async generator function must be called: sync_iter(gen())"
         )
     return _iterate(aiterable.__aiter__(), seconds)
@@ -147,7 +147,7 @@ def sync_context(
         discard(acm)
         raise TypeError(
             f"sync_context() expects an async context manager (with __aenter__ and "
-            f"__aexit__), got {type(acm).__qualname__} {acm!r}{hint}"
+            f"__aexit__), got {type(acm).__qualname__} {shown(acm)}{hint}"
         )
     return _entered(acm, seconds)
 

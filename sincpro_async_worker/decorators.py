@@ -29,7 +29,7 @@ from typing_extensions import ParamSpec, Self
 from .bridges import AioContext, _iterate, aio_call, aio_iterate, sync_context
 from .core import loop_blocking_warning, running_loop
 from .infrastructure import runtime
-from .infrastructure.checks import check_timeout
+from .infrastructure.checks import check_timeout, shown
 
 __all__ = ["Bridged", "BridgedDescriptor", "fire_and_forget", "sync_bridge"]
 
@@ -172,7 +172,7 @@ def _kind(func: Any, api: str) -> str:
     if isinstance(func, functools.partial):
         # inspect sees through a partial, so the result would still look async to frameworks.
         raise TypeError(
-            f"@{api} cannot wrap functools.partial objects ({func!r}); decorate the async "
+            f"@{api} cannot wrap functools.partial objects ({shown(func)}); decorate the async "
             "function itself and bind arguments when calling it"
         )
     target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
@@ -190,8 +190,8 @@ def _kind(func: Any, api: str) -> str:
     if not callable(func):
         number = isinstance(func, (int, float))
         hint = f"; for a timeout, write @{api}(timeout={func!r})" if number else ""
-        raise TypeError(f"@{api} expects an async def function, got {func!r}{hint}")
-    name = getattr(func, "__qualname__", repr(func))
+        raise TypeError(f"@{api} expects an async def function, got {shown(func)}{hint}")
+    name = getattr(func, "__qualname__", None) or shown(func)
     if hasattr(func, "aio"):
         raise TypeError(f"@{api}: {name} is decorated already; decorate the async function once")
     if getattr(target, "__code__", None) is _ACM_HELPER:

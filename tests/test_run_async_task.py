@@ -206,3 +206,18 @@ def test_a_burst_of_submissions_becomes_tasks_a_batch_at_a_time() -> None:
     concurrent.futures.wait(futures, timeout=30)
     assert len(seen) == 1_000
     assert max(seen) <= 101  # one batch, and at most one task of the library's own
+
+
+class NamedAwaitable:
+    """An awaitable that is not a coroutine, reporting the name of the task awaiting it."""
+
+    def __await__(self) -> Generator[Any, None, str]:
+        yield from asyncio.sleep(0).__await__()
+        task = asyncio.current_task()
+        assert task is not None
+        return task.get_name()
+
+
+def test_an_awaitable_that_is_not_a_coroutine_runs_as_a_task_named_after_its_class() -> None:
+    # Bug: it ran as `_await`, the library's wrapper, in logs, reports and errors.
+    assert run_async_task(NamedAwaitable(), timeout=10) == "NamedAwaitable"

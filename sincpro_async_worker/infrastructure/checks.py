@@ -24,6 +24,7 @@ __all__ = [
     "discard",
     "finished_coroutine_error",
     "is_bridge",
+    "shown",
 ]
 
 T = TypeVar("T")
@@ -36,6 +37,14 @@ def discard(coro: object) -> None:
     """
     if isinstance(coro, Coroutine):
         coro.close()
+
+
+def shown(obj: object) -> str:
+    """`repr(obj)` for an error message, or a stand-in if that repr itself fails."""
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<{type(obj).__qualname__} object (its repr() failed)>"
 
 
 def is_bridge(obj: object) -> bool:
@@ -69,7 +78,9 @@ def check_timeout(
     real = isinstance(timeout, (numbers.Real, decimal.Decimal))
     if isinstance(timeout, bool) or not real:
         discard(coro)
-        raise TimeoutTypeError(f"{name} must be a number of seconds{unlimited}, got {timeout!r}")
+        raise TimeoutTypeError(
+            f"{name} must be a number of seconds{unlimited}, got {shown(timeout)}"
+        )
     try:
         seconds = float(timeout)  # type: ignore[arg-type]  # a Real or a Decimal
     except OverflowError:  # an int beyond any float
@@ -80,7 +91,7 @@ def check_timeout(
     if math.isnan(seconds) or negative or (finite and math.isinf(seconds)):
         discard(coro)
         rule = "a finite number of seconds >= 0" if finite else ">= 0 seconds"
-        raise ValueError(f"{name} must be {rule}{unlimited}, got {timeout!r}")
+        raise ValueError(f"{name} must be {rule}{unlimited}, got {shown(timeout)}")
     if seconds >= threading.TIMEOUT_MAX:
         return threading.TIMEOUT_MAX if finite else None
     return seconds + 0.0  # -0.0 is 0.0
@@ -107,7 +118,9 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     if inspect.iscoroutine(task):
         return cast("Coroutine[Any, Any, T]", task)
     if inspect.isawaitable(task):
-        return _await(task)
+        wrapper = _await(task)  # named after what it awaits, in logs, reports and errors
+        wrapper.__qualname__ = type(task).__qualname__  # type: ignore[attr-defined]
+        return wrapper
     raise _not_awaitable(task, api)
 
 
@@ -212,18 +225,21 @@ def _not_awaitable(task: object, api: str) -> TypeError:
             f"sync_iter({name}()), or decorate it with @sync_bridge"
         )
     elif inspect.isasyncgen(task):
-        got = f"the async generator {task!r}; {iterate}, or decorate its function with @sync_bridge"
+        got = (
+            f"the async generator {shown(task)}; {iterate}, or decorate its function with "
+            "@sync_bridge"
+        )
     elif hasattr(task, "__aenter__") and hasattr(task, "__aexit__"):
         got = (
-            f"the async context manager {task!r}; enter it from sync code with "
+            f"the async context manager {shown(task)}; enter it from sync code with "
             "`with sync_context(...) as value:`"
         )
     elif hasattr(task, "__aiter__"):
-        got = f"the async iterable {task!r}; {iterate}"
+        got = f"the async iterable {shown(task)}; {iterate}"
     else:
         return TypeError(
             f"{api}() expects a coroutine or another awaitable, but got "
-            f"{type(task).__qualname__} {task!r}; pass the result of calling an async "
+            f"{type(task).__qualname__} {shown(task)}; pass the result of calling an async "
             "function, e.g. fetch() rather than fetch"
         )
     return TypeError(f"{api}() expects a coroutine, but got {got}")

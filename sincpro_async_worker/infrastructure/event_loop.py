@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import as_coroutine, bounded, check_timeout, discard
+from .checks import as_coroutine, bounded, check_timeout, discard, shown
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
 
 __all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
@@ -284,7 +284,7 @@ class EventLoop:
         loop = self._loop_factory()
         if not isinstance(loop, asyncio.AbstractEventLoop):
             raise TypeError(
-                f"loop_factory must return an asyncio event loop, got {loop!r}; pass the "
+                f"loop_factory must return an asyncio event loop, got {shown(loop)}; pass the "
                 "factory itself, e.g. configure(loop_factory=uvloop.new_event_loop)"
             )
         if loop.is_closed() or loop.is_running():

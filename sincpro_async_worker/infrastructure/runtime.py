@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, SupportsIndex, TypeVar
 
 from ..exceptions import ConfigurationError, WorkerNotRunningError
-from .checks import check_timeout, discard
+from .checks import check_timeout, discard, shown
 from .event_loop import LoopFactory, LoopState
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD
 from .worker import Worker, WorkerStats, snapshot
@@ -218,7 +218,7 @@ def configure(
         if loop_factory is not None and not callable(loop_factory):
             raise TypeError(
                 f"loop_factory must be a callable returning a new event loop, got "
-                f"{loop_factory!r}; e.g. configure(loop_factory=asyncio.new_event_loop)"
+                f"{shown(loop_factory)}; e.g. configure(loop_factory=asyncio.new_event_loop)"
             )
         changes["loop_factory"] = loop_factory
     if max_in_flight is not UNSET:
@@ -237,7 +237,7 @@ def configure(
 def _whole_number(value: object) -> int:
     """`max_in_flight` as an int (numpy's integers pass too); refuse anything else."""
     if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise TypeError(f"max_in_flight must be a whole number or None, got {value!r}")
+        raise TypeError(f"max_in_flight must be a whole number or None, got {shown(value)}")
     number = operator.index(value)
     if number < 1:
         raise ValueError(f"max_in_flight must be at least 1 (or None for no bound), got {value}")

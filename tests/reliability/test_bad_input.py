@@ -30,6 +30,8 @@ from sincpro_async_worker import (
     shutdown,
     stats,
     sync_bridge,
+    sync_context,
+    sync_iter,
 )
 from sincpro_async_worker.infrastructure import runtime
 
@@ -198,6 +200,31 @@ def test_a_context_that_is_not_one_is_refused_the_coroutine_closed_and_nothing_s
         call(coro, context)
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     assert stats().submitted == before
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: run_async_task(BadRepr()), TypeError),  # type: ignore[call-overload]
+        (lambda: run_async_task(fetch(), timeout=BadRepr()), TypeError),  # type: ignore[call-overload]
+        (lambda: sync_context(BadRepr()), TypeError),  # type: ignore[arg-type]
+        (lambda: sync_iter(BadRepr()), TypeError),  # type: ignore[arg-type]
+        (lambda: sync_bridge(BadRepr()), TypeError),  # type: ignore[call-overload]
+        (lambda: configure(max_in_flight=BadRepr()), TypeError),  # type: ignore[arg-type]
+    ],
+    ids=["run_async_task", "timeout", "sync_context", "sync_iter", "sync_bridge", "configure"],
+)
+def test_bad_input_whose_repr_fails_still_gets_the_error_that_names_the_fix(
+    call: Callable[[], object], error: type[Exception]
+) -> None:
+    # Bug: the message was built with repr(), and the repr's own error came out instead.
+    with pytest.raises(error, match=r"BadRepr object \(its repr\(\) failed\)"):
+        call()
 
 
 class Ready:
