@@ -26,7 +26,15 @@ from typing import Any, TypeVar
 
 from .exceptions import WorkerNotRunningError
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, bounded, check_timeout, discard, is_bridge, shown
+from .infrastructure.checks import (
+    as_coroutine,
+    bounded,
+    check_timeout,
+    discard,
+    is_bridge,
+    named,
+    shown,
+)
 
 __all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 
@@ -89,8 +97,9 @@ def _close_on_loop(agen: AsyncIterator[Any], context: Context, timeout: float | 
 
 def _closed(closing: concurrent.futures.Future[None]) -> None:
     # Nobody waits for this close: its failure is no unretrieved fire-and-forget failure.
-    if not closing.cancelled() and closing.exception() is not None:
-        logger.debug("Closing an async generator failed", exc_info=closing.exception())
+    failure = None if closing.cancelled() else closing.exception()
+    if failure is not None:
+        logger.debug("Closing an async generator failed", exc_info=failure)
 
 
 async def _aclose(agen: Any) -> None:
@@ -98,20 +107,11 @@ async def _aclose(agen: Any) -> None:
 
 
 def _step(agen: AsyncIterator[T], stepped: bool) -> Coroutine[Any, Any, T]:
-    return _named(_next(agen, stepped), agen)
+    return named(_next(agen, stepped), agen)
 
 
 def _closing(agen: AsyncIterator[Any]) -> Coroutine[Any, Any, None]:
-    return _named(_aclose(agen), agen, ".aclose")
-
-
-def _named(coro: Coroutine[Any, Any, T], owner: object, suffix: str = "") -> Coroutine[Any, Any, T]:
-    """`coro`, named after what it runs a part of, as logs, reports and errors show it."""
-    name = getattr(owner, "__qualname__", None)
-    if isinstance(name, str):
-        with contextlib.suppress(AttributeError):  # a coroutine-like object may refuse it
-            coro.__qualname__ = name + suffix  # type: ignore[attr-defined]
-    return coro
+    return named(_aclose(agen), agen, ".aclose")
 
 
 async def _next(agen: AsyncIterator[T], stepped: bool) -> T:
@@ -158,17 +158,17 @@ def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iter
     # Named after the @asynccontextmanager function, or the class, in logs and errors.
     gen = getattr(acm, "gen", None)
     owner = gen if inspect.isasyncgen(gen) else type(acm)
-    enter = _named(as_coroutine(acm.__aenter__(), "sync_context"), owner, ".__aenter__")
+    enter = named(as_coroutine(acm.__aenter__(), "sync_context"), owner, ".__aenter__")
     value: T = runtime.call(enter, timeout, context)
     try:
         yield value
     except BaseException as exc:
         exit_ = as_coroutine(acm.__aexit__(type(exc), exc, exc.__traceback__), "sync_context")
-        if not runtime.call(_named(exit_, owner, ".__aexit__"), timeout, context):
+        if not runtime.call(named(exit_, owner, ".__aexit__"), timeout, context):
             raise
     else:
         exit_ = as_coroutine(acm.__aexit__(None, None, None), "sync_context")
-        runtime.call(_named(exit_, owner, ".__aexit__"), timeout, context)
+        runtime.call(named(exit_, owner, ".__aexit__"), timeout, context)
 
 
 async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:

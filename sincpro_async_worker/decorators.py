@@ -29,7 +29,7 @@ from typing_extensions import ParamSpec, Self
 from .bridges import AioContext, _iterate, aio_call, aio_iterate, sync_context
 from .core import loop_blocking_warning, running_loop
 from .infrastructure import runtime
-from .infrastructure.checks import check_timeout, shown
+from .infrastructure.checks import check_timeout, is_bridge, shown
 
 __all__ = ["Bridged", "BridgedDescriptor", "fire_and_forget", "sync_bridge"]
 
@@ -192,7 +192,7 @@ def _kind(func: Any, api: str) -> str:
         hint = f"; for a timeout, write @{api}(timeout={func!r})" if number else ""
         raise TypeError(f"@{api} expects an async def function, got {shown(func)}{hint}")
     name = getattr(func, "__qualname__", None) or shown(func)
-    if hasattr(func, "aio"):
+    if is_bridge(target):
         raise TypeError(f"@{api}: {name} is decorated already; decorate the async function once")
     if getattr(target, "__code__", None) is _ACM_HELPER:
         raise TypeError(

@@ -24,7 +24,9 @@ __all__ = [
     "discard",
     "finished_coroutine_error",
     "is_bridge",
+    "named",
     "shown",
+    "timed_out",
 ]
 
 T = TypeVar("T")
@@ -37,6 +39,17 @@ def discard(coro: object) -> None:
     """
     if isinstance(coro, Coroutine):
         coro.close()
+
+
+def named(coro: Coroutine[Any, Any, T], owner: object, suffix: str = "") -> Coroutine[Any, Any, T]:
+    """`coro`, named after what it runs a part of, as logs, reports and errors show it."""
+    name = getattr(owner, "__qualname__", None)
+    if isinstance(name, str):
+        try:
+            coro.__qualname__ = name + suffix  # type: ignore[attr-defined]
+        except AttributeError:  # a coroutine-like object may refuse it
+            pass
+    return coro
 
 
 def shown(obj: object) -> str:
@@ -118,9 +131,7 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     if inspect.iscoroutine(task):
         return cast("Coroutine[Any, Any, T]", task)
     if inspect.isawaitable(task):
-        wrapper = _await(task)  # named after what it awaits, in logs, reports and errors
-        wrapper.__qualname__ = type(task).__qualname__  # type: ignore[attr-defined]
-        return wrapper
+        return named(_await(task), type(task))  # not `_await`, in logs and errors
     raise _not_awaitable(task, api)
 
 
@@ -171,7 +182,7 @@ async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
     timeout has run out before the awaitable could start, and it never does."""
     if timeout <= 0:
         discard(awaitable)
-        raise _timed_out(awaitable, timeout)
+        raise timed_out(awaitable, timeout)
     if sys.version_info < (3, 11):  # asyncio's own TimeoutError is another class here
         expired: list[bool] = []
         timer = asyncio.get_running_loop().call_later(timeout, expired.append, True)
@@ -180,7 +191,7 @@ async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
         except asyncio.TimeoutError as exc:
             if not expired:
                 raise
-            raise _timed_out(awaitable, timeout) from exc
+            raise timed_out(awaitable, timeout) from exc
         finally:
             timer.cancel()
     else:
@@ -191,14 +202,16 @@ async def bounded(awaitable: Awaitable[T], timeout: float) -> T:
         except Exception as exc:  # a TimeoutError, or what the cancelled cleanup raised
             if not scope.expired():
                 raise
-            raise _timed_out(awaitable, timeout) from exc
+            raise timed_out(awaitable, timeout) from exc
 
 
-def _timed_out(awaitable: object, timeout: float) -> TimeoutError:
-    name = getattr(awaitable, "__qualname__", None) or type(awaitable).__qualname__
+def timed_out(coro: object, timeout: float | None) -> TimeoutError:
+    """The caller's `TimeoutError` for `coro`, cancelled on the loop at its `timeout`."""
+    name = getattr(coro, "__qualname__", None)
     return TimeoutError(
-        f"{name}() did not finish within its {timeout} s timeout and was cancelled; raise "
-        "the timeout if the work needs longer"
+        f"{name if isinstance(name, str) else type(coro).__qualname__}() did not finish "
+        f"within its {timeout} s timeout and was cancelled on the worker loop; raise the "
+        "timeout if the work needs longer"
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..exceptions import WorkerNotRunningError
-from .checks import discard, finished_coroutine_error
+from .checks import discard, finished_coroutine_error, timed_out
 from .future import TaskFuture
 from .monitor import StepMonitor, TimedCoroutine, coroutine_name
 
@@ -179,11 +179,7 @@ class Job(TimedCoroutine[Any]):
 
     def timeout_error(self, cause: BaseException | None = None) -> TimeoutError:
         """The caller's `TimeoutError`, chained to how the cancelled coroutine ended."""
-        error = TimeoutError(
-            f"{coroutine_name(self.coro)}() did not finish within its {self.timeout} s "
-            "timeout and was cancelled on the worker loop; raise the timeout if the work "
-            "needs longer"
-        )
+        error = timed_out(self.coro, self.timeout)
         error.__cause__ = cause
         return error
 
