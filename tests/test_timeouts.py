@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -162,21 +163,27 @@ def test_a_zero_timeout_times_out_without_running_the_coroutine_in_both_modes(
     assert (stats().submitted, stats().timed_out) == (1, 1)
 
 
+def timeout_on_the_worker(aio: Callable[[], Awaitable[object]]) -> str:
+    """Await `aio()` on the worker loop, where `.aio` awaits directly (bounded by the
+    decorator's timeout): the message of the TimeoutError it raised, or "no timeout"."""
+
+    async def on_the_worker() -> str:
+        try:
+            await aio()
+        except (TimeoutError, asyncio.TimeoutError) as exc:  # two classes on 3.10
+            return str(exc)
+        return "no timeout"
+
+    return run_async_task(on_the_worker(), timeout=10)
+
+
 def test_aio_on_the_worker_loop_times_out_with_the_message_of_a_timeout() -> None:
-    # On the worker loop `.aio` awaits directly, bounded by the decorator's timeout.
     # Bug: on 3.11+ the caller got asyncio's bare TimeoutError(''), unlike everywhere else.
     @sync_bridge(timeout=0.05)
     async def dawdles() -> None:
         await asyncio.sleep(10)
 
-    async def on_the_worker() -> str:
-        try:
-            await dawdles.aio()
-        except TimeoutError as exc:
-            return str(exc)
-        return "no timeout"
-
-    message = run_async_task(on_the_worker(), timeout=10)
+    message = timeout_on_the_worker(dawdles.aio)
     assert "dawdles() did not finish within its 0.05 s timeout and was cancelled" in message
 
 
@@ -185,14 +192,7 @@ def test_aio_on_the_worker_loop_lets_the_coroutines_own_timeout_error_through() 
     async def gives_up() -> None:
         raise TimeoutError("upstream did not answer")
 
-    async def on_the_worker() -> str:
-        try:
-            await gives_up.aio()
-        except TimeoutError as exc:
-            return str(exc)
-        return "no error"
-
-    assert run_async_task(on_the_worker(), timeout=10) == "upstream did not answer"
+    assert timeout_on_the_worker(gives_up.aio) == "upstream did not answer"
 
 
 def test_aio_on_the_worker_loop_with_a_zero_timeout_never_starts_the_coroutine() -> None:
@@ -206,28 +206,16 @@ def test_aio_on_the_worker_loop_with_a_zero_timeout_never_starts_the_coroutine()
         started.set()
         return "done"
 
-    async def on_the_worker() -> str:
-        try:
-            return await instant.aio()
-        except TimeoutError as exc:
-            return str(exc)
-
-    assert "did not finish within its 0.0 s timeout" in run_async_task(on_the_worker(), timeout=10)
+    assert "did not finish within its 0.0 s timeout" in timeout_on_the_worker(instant.aio)
     assert not started.is_set()
 
 
 def test_aio_on_the_worker_loop_lets_an_inner_wait_for_timeout_through() -> None:
     # The coroutine's own asyncio.wait_for timing out is its TimeoutError, not the bridge's
-    # (on 3.10, asyncio.TimeoutError is a class of its own, and was relabelled).
+    # (on 3.10, asyncio.TimeoutError is a class of its own, and was relabelled). The inner
+    # one has no message; the bridge's always has.
     @sync_bridge(timeout=10)
     async def waits_briefly() -> None:
         await asyncio.wait_for(asyncio.sleep(10), 0.01)
 
-    async def on_the_worker() -> str:
-        try:
-            await waits_briefly.aio()
-        except asyncio.TimeoutError as exc:
-            return str(exc) or "its own"
-        return "no timeout"
-
-    assert run_async_task(on_the_worker(), timeout=10) == "its own"
+    assert timeout_on_the_worker(waits_briefly.aio) == ""
