@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +19,8 @@ from sincpro_async_worker import (
     WorkerInterface,
 )
 from sincpro_async_worker.exceptions import WorkerNotRunningError
+
+from .reliability.support import wait_until
 
 T = TypeVar("T")
 
@@ -267,3 +270,76 @@ def test_a_worker_started_by_two_first_submissions_at_once_refuses_neither() -> 
     finally:
         proceed.set()
         worker.shutdown()
+
+
+@pytest.mark.library_logs  # the holder cancelled at shutdown is logged
+def test_a_wake_up_posted_as_the_loop_closed_does_not_stall_the_worker_started_again() -> None:
+    # A submission that passed the running check before shutdown() began (here, parked
+    # waiting for an in-flight slot) posts its wake-up while the loop closes: too late to
+    # run. The worker started again must not take that lost wake-up for a pending one.
+    closing, posted = threading.Event(), threading.Event()
+    late: list[threading.Thread] = []
+
+    class LateLoop(asyncio.SelectorEventLoop):
+        def call_soon_threadsafe(  # type: ignore[override]  # forwards whatever it gets
+            self, callback: Any, *args: Any, context: Any = None
+        ) -> Any:
+            late_post = threading.current_thread() in late
+            if late_post:
+                closing.wait(10)
+            handle = super().call_soon_threadsafe(callback, *args, context=context)
+            if late_post:
+                posted.set()
+            return handle
+
+        def close(self) -> None:
+            if late and not posted.is_set():
+                closing.set()
+                posted.wait(10)
+            super().close()
+
+    async def hold(started: threading.Event) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    worker = Worker(LateLoop, max_in_flight=1)
+    started = threading.Event()
+    holder = worker.run_coroutine(hold(started))
+    assert started.wait(5)
+    refusals: list[BaseException] = []
+
+    def submit_late() -> None:
+        try:
+            worker.run_coroutine(add(1, 1))
+        except WorkerNotRunningError as exc:
+            refusals.append(exc)
+
+    submitter = threading.Thread(target=submit_late, daemon=True)
+    late.append(submitter)
+    submitter.start()
+    assert wait_until(lambda: is_parked_in(submitter, "_take_slot"))
+    worker.shutdown(0)  # cancels the holder at once, freeing the slot the submitter waits for
+    submitter.join(5)
+    assert posted.is_set(), "the late submission never posted its wake-up"
+    assert refusals
+    assert holder.cancelled()
+
+    worker.start()
+    try:
+        answer: list[int] = []
+        caller = threading.Thread(target=lambda: answer.append(worker.run_blocking(add(2, 2))))
+        caller.daemon = True
+        caller.start()
+        caller.join(5)
+        assert answer == [4], "a blocking call on the restarted worker was never run"
+    finally:
+        worker.shutdown()
+
+
+def is_parked_in(thread: threading.Thread, function: str) -> bool:
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False

@@ -276,8 +276,8 @@ class EventLoop:
         finally:
             self._close(loop)
             if self._stopped is stopped:  # not a run that start() gave up waiting for
+                self._loop_thread_ended()  # while STOPPING: no new run can start meanwhile
                 self.state = LoopState.STOPPED
-                self._loop_thread_ended()
             stopped.set()
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:

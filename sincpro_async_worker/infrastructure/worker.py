@@ -325,12 +325,18 @@ class Worker(EventLoop):
         return True
 
     def _loop_thread_ended(self) -> None:
-        """Fail every job the closed loop can no longer resolve."""
+        """Fail every job the closed loop can no longer resolve, and forget its wake-up.
+
+        A wake-up posted as the loop closed never ran: left pending, it would keep a
+        restarted worker from ever posting one, and its queue from ever running.
+        """
         why = WorkerNotRunningError(
             "the worker stopped before the task finished; the next call starts a fresh worker"
         )
+        for job in list(self.pending):
+            job.settle(None, why)
         queue = self._queue
-        while True:
+        while True:  # last: a failed job's done-callback may submit on this thread
             try:  # a submitter racing shutdown() may take its job back meanwhile
                 job = queue.popleft()
             except IndexError:
@@ -338,8 +344,7 @@ class Worker(EventLoop):
             self._counts["submitted"] += 1  # accepted, though it never left the queue
             discard(job.coro)
             job.settle(None, why)
-        for job in list(self.pending):
-            job.settle(None, why)
+        self._wakeup_pending = False
 
     def forget_after_fork(self) -> None:
         """In a forked child: fail the parent's futures, taking no lock the parent held."""

@@ -11,8 +11,7 @@ from sincpro_async_worker import stats
 __all__ = ["LIBRARY_THREADS", "extra_threads", "wait_until", "wait_until_idle"]
 
 #: Threads the library itself may own while a worker runs: the loop thread and the default
-#: executor's threads (``asyncio_0``, ...). The slow-task watchdog is a low-level thread
-#: that `threading` does not list.
+#: executor's threads (``asyncio_0``, ...).
 LIBRARY_THREADS = ("sincpro-async-worker", "asyncio_")
 
 
