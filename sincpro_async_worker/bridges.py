@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import inspect
 import logging
 from collections.abc import (
@@ -18,11 +17,10 @@ from collections.abc import (
     Callable,
     Coroutine,
     Generator,
-    Iterator,
 )
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import Context, copy_context
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .exceptions import WorkerNotRunningError
 from .infrastructure import runtime
@@ -36,11 +34,12 @@ from .infrastructure.checks import (
     shown,
 )
 
-__all__ = ["AioContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
+__all__ = ["AioContext", "SyncContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _EXHAUSTED: Any = object()
 
@@ -149,26 +148,7 @@ def sync_context(
             f"sync_context() expects an async context manager (with __aenter__ and "
             f"__aexit__), got {type(acm).__qualname__} {shown(acm)}{hint}"
         )
-    return _entered(acm, seconds)
-
-
-@contextlib.contextmanager
-def _entered(acm: AbstractAsyncContextManager[T], timeout: float | None) -> Iterator[T]:
-    context = copy_context()
-    # Named after the @asynccontextmanager function, or the class, in logs and errors.
-    gen = getattr(acm, "gen", None)
-    owner = gen if inspect.isasyncgen(gen) else type(acm)
-    enter = named(as_coroutine(acm.__aenter__(), "sync_context"), owner, ".__aenter__")
-    value: T = runtime.call(enter, timeout, context)
-    try:
-        yield value
-    except BaseException as exc:
-        exit_ = as_coroutine(acm.__aexit__(type(exc), exc, exc.__traceback__), "sync_context")
-        if not runtime.call(named(exit_, owner, ".__aexit__"), timeout, context):
-            raise
-    else:
-        exit_ = as_coroutine(acm.__aexit__(None, None, None), "sync_context")
-        runtime.call(named(exit_, owner, ".__aexit__"), timeout, context)
+    return SyncContext(acm, seconds)
 
 
 async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
@@ -205,16 +185,54 @@ async def aio_iterate(
         await _on_worker(_closing(agen), timeout, context)
 
 
-class AioContext(AbstractAsyncContextManager[T]):
-    """An async context manager entered and exited on the worker loop, for `async with`."""
+class _ContextBridge(Generic[T]):
+    """An async context manager to enter and exit on the worker loop, and how those two
+    tasks are named: after its @asynccontextmanager function, or its class."""
 
     def __init__(self, acm: AbstractAsyncContextManager[T], timeout: float | None) -> None:
         self._acm = acm
         self._timeout = timeout
+        gen = getattr(acm, "gen", None)
+        self._owner = gen if inspect.isasyncgen(gen) else type(acm)
+
+    def _enter(self) -> Coroutine[Any, Any, T]:
+        return self._named(self._acm.__aenter__(), ".__aenter__")
+
+    def _exit(self, exc_info: tuple[Any, ...]) -> Coroutine[Any, Any, bool | None]:
+        return self._named(self._acm.__aexit__(*exc_info), ".__aexit__")
+
+    def _named(self, awaitable: Awaitable[R], suffix: str) -> Coroutine[Any, Any, R]:
+        return named(as_coroutine(awaitable, "sync_context"), self._owner, suffix)
+
+
+class SyncContext(_ContextBridge[T], AbstractContextManager[T]):
+    """What `sync_context` returns. Each `with` block enters the async context manager on
+    the worker loop and exits it there, both in one copy of the caller's context; it can be
+    used again as often as the async context manager itself can."""
+
+    def __init__(self, acm: AbstractAsyncContextManager[T], timeout: float | None) -> None:
+        super().__init__(acm, timeout)
+        self._contexts: list[Context] = []  # one per `with` block it is in now
+
+    def __enter__(self) -> T:
+        context = copy_context()
+        value: T = runtime.call(self._enter(), self._timeout, context)
+        self._contexts.append(context)
+        return value
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return bool(runtime.call(self._exit(exc_info), self._timeout, self._contexts.pop()))
+
+
+class AioContext(_ContextBridge[T], AbstractAsyncContextManager[T]):
+    """The `.aio` twin's: for `async with`, entered and exited on the worker loop."""
+
+    def __init__(self, acm: AbstractAsyncContextManager[T], timeout: float | None) -> None:
+        super().__init__(acm, timeout)
         self._context = copy_context()
 
     async def __aenter__(self) -> T:
-        return await _on_worker(self._acm.__aenter__(), self._timeout, self._context)
+        return await _on_worker(self._enter(), self._timeout, self._context)
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await _on_worker(self._acm.__aexit__(*exc_info), self._timeout, self._context)
+        return await _on_worker(self._exit(exc_info), self._timeout, self._context)

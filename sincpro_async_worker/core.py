@@ -10,7 +10,7 @@ from typing import Literal, TypeVar, overload
 
 from .exceptions import LoopBlockingWarning
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, check_timeout
+from .infrastructure.checks import as_coroutine, check_flag, check_timeout
 from .infrastructure.runtime import Settings, configure
 from .infrastructure.worker import WorkerStats
 
@@ -62,7 +62,7 @@ def run_async_task(
     """
     coro = as_coroutine(task, "run_async_task")
     seconds = check_timeout(timeout, coro)
-    if fire_and_forget:
+    if fire_and_forget is not False and check_flag(fire_and_forget, coro):
         return runtime.spawn(coro, seconds)
     if running_loop() is not None and not runtime.on_worker_thread():
         warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)

@@ -10,6 +10,7 @@ timeout raises `TimeoutError` (issue 10, "Must show" 2).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import tempfile
 import threading
@@ -387,3 +388,45 @@ def test_what_sync_context_and_sync_iter_refuse_is_left_open_for_its_owner() -> 
     with pytest.raises(TypeError, match="a sync iterable needs no bridge"):
         sync_iter(numbers)  # type: ignore[arg-type]  # the mistake under test
     assert list(numbers) == [0, 1, 2]
+
+
+def test_one_sync_context_serves_every_with_block_its_manager_allows() -> None:
+    # Bug: the second `with` on the same sync_context() object failed with
+    # "AttributeError: ... has no attribute 'args'", a reusable manager included.
+    class Reusable:
+        def __init__(self) -> None:
+            self.entered = self.exited = 0
+
+        async def __aenter__(self) -> int:
+            self.entered += 1
+            return self.entered
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            self.exited += 1
+
+    manager = Reusable()
+    bridge = sync_context(manager, timeout=5)
+    with bridge as first, bridge as second:  # nested: each block exits in its own context
+        assert (first, second) == (1, 2)
+    with bridge as third:
+        assert third == 3
+    assert manager.exited == 3
+
+
+def test_a_with_block_shares_one_context_between_enter_and_exit() -> None:
+    seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
+
+    class Tagging:
+        async def __aenter__(self) -> None:
+            seen.set("set by __aenter__")
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            exits.append(seen.get())
+
+    exits: list[str] = []
+    bridge = sync_context(Tagging())
+    for _ in range(2):
+        with bridge:
+            pass
+    assert exits == ["set by __aenter__"] * 2
+    assert seen.get() == "unset"  # and nothing came back to the caller

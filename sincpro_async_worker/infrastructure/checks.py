@@ -20,6 +20,7 @@ __all__ = [
     "as_coroutine",
     "bounded",
     "check_context",
+    "check_flag",
     "check_timeout",
     "discard",
     "finished_coroutine_error",
@@ -108,6 +109,21 @@ def check_timeout(
     if seconds >= threading.TIMEOUT_MAX:
         return threading.TIMEOUT_MAX if finite else None
     return seconds + 0.0  # -0.0 is 0.0
+
+
+def check_flag(flag: object, coro: object) -> bool:
+    """`fire_and_forget` as a bool: True, False, 0, 1 and numpy's bools pass; anything else
+    is refused, closing `coro` (a string such as "no" is true, and would lose the result)."""
+    try:
+        if flag in (True, False):
+            return bool(flag)
+    except Exception:  # an __eq__ that fails
+        pass
+    discard(coro)
+    raise TypeError(
+        f"fire_and_forget must be True or False, got {shown(flag)}; pass True to get a "
+        "concurrent.futures.Future at once, or leave it out to wait for the result"
+    )
 
 
 def check_context(context: object, coro: object = None) -> contextvars.Context | None:

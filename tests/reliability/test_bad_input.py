@@ -144,6 +144,26 @@ def test_an_already_finished_coroutine_is_refused_with_the_fix(entry: str) -> No
     assert run_async_task(asyncio.sleep(0, "alive"), timeout=10) == "alive"
 
 
+@pytest.mark.parametrize("flag", ["no", "False", None, 2, [True]], ids=repr)
+def test_a_fire_and_forget_flag_that_is_not_a_bool_is_refused_and_nothing_scheduled(
+    flag: object,
+) -> None:
+    # Bug: any true value, the string "no" included, was taken for True.
+    run_async_task(asyncio.sleep(0))
+    before = stats().submitted
+    coro = fetch()
+    with pytest.raises(TypeError, match=r"fire_and_forget must be True or False, got .*; pass"):
+        run_async_task(coro, fire_and_forget=flag)  # type: ignore[call-overload]  # under test
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert stats().submitted == before
+
+
+def test_fire_and_forget_takes_what_equals_a_bool() -> None:
+    assert run_async_task(fetch(), fire_and_forget=0) == 1  # type: ignore[call-overload]
+    future = run_async_task(fetch(), fire_and_forget=1)  # type: ignore[call-overload]
+    assert future.result(10) == 1
+
+
 BAD_TIMEOUTS: list[tuple[object, type[Exception], str]] = [
     (-1, ValueError, ">= 0"),
     (decimal.Decimal("-1e-400"), ValueError, ">= 0"),  # negative, though float() makes it -0.0
