@@ -62,7 +62,8 @@ def run_async_task(
     """
     coro = as_coroutine(task, "run_async_task")
     seconds = check_timeout(timeout, coro)
-    if fire_and_forget is not False and check_flag(fire_and_forget, coro):
+    flag: object = fire_and_forget  # as typed, it could be nothing but a bool
+    if flag is True or (flag is not False and check_flag(flag, coro)):
         return runtime.spawn(coro, seconds)
     if running_loop() is not None and not runtime.on_worker_thread():
         warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)

@@ -36,11 +36,11 @@ class Owner(Protocol):
     """What a job needs from the worker that runs it."""
 
     pending: set[Job]
+    counts: dict[str, int]  # written on the loop thread only
 
     @property
     def monitor(self) -> StepMonitor | None: ...
     def post(self, callback: Callable[..., object], *args: Any) -> None: ...
-    def count(self, counter: str, by: int = 1) -> None: ...
     def run_queued(self) -> None: ...
 
 
@@ -94,7 +94,9 @@ class Job(TimedCoroutine[Any]):
         timeout: float | None,
         context: contextvars.Context | None,
     ) -> None:
-        TimedCoroutine.__init__(self, coro, worker.monitor)  # cheaper than super()
+        # TimedCoroutine's two fields, set here: a call less per job.
+        self.coro: Any = coro
+        self.monitor: StepMonitor | None = worker.monitor
         self.worker: Owner = worker
         self.timeout: float | None = timeout
         self.context: contextvars.Context = _copy_context() if context is None else context
@@ -158,7 +160,8 @@ class Job(TimedCoroutine[Any]):
         self.stage = _DONE
         self.task = None
         self.worker.pending.discard(self)
-        self.release_slot()
+        if self.slot is not None:
+            self.release_slot()
         self.deliver(result, error)
 
     def release_slot(self) -> None:
@@ -171,6 +174,9 @@ class Job(TimedCoroutine[Any]):
         raise NotImplementedError
 
     def counter(self, error: BaseException | None) -> str:
+        """The counter its outcome goes to."""
+        if error is None and self.reason is None:
+            return "succeeded"
         if self.reason is _TIMEOUT:
             return "timed_out"
         if self.reason is _CANCEL or isinstance(error, _Cancelled):
@@ -189,9 +195,10 @@ class Call(Job):
 
     __slots__ = ("deadline", "done", "error", "outcome")
 
-    def __init__(self, *args: Any) -> None:  # Job's
-        Job.__init__(self, *args)
-        timeout = self.timeout
+    def __init__(
+        self, coro: Any, worker: Owner, timeout: float | None, context: contextvars.Context | None
+    ) -> None:
+        Job.__init__(self, coro, worker, timeout, context)
         self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
         self.done: threading.Lock = threading.Lock()
         self.done.acquire()
@@ -199,7 +206,7 @@ class Call(Job):
         self.error: BaseException | None = None
 
     def deliver(self, result: Any, error: BaseException | None) -> None:
-        self.worker.count(self.counter(error))  # first: a caller may read stats() on waking
+        self.worker.counts[self.counter(error)] += 1  # first: its caller may read stats()
         self.outcome, self.error = result, error
         self.done.release()
 
@@ -229,8 +236,10 @@ class Spawn(Job):
 
     __slots__ = ("future", "timer")
 
-    def __init__(self, *args: Any) -> None:  # Job's
-        Job.__init__(self, *args)
+    def __init__(
+        self, coro: Any, worker: Owner, timeout: float | None, context: contextvars.Context | None
+    ) -> None:
+        Job.__init__(self, coro, worker, timeout, context)
         self.future: TaskFuture[Any] = TaskFuture(self)
         self.timer: asyncio.TimerHandle | None = None
 
@@ -247,15 +256,15 @@ class Spawn(Job):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        future, worker = self.future, self.worker
+        future, counts = self.future, self.worker.counts
         if isinstance(error, _Cancelled):
-            worker.count("cancelled")
+            counts["cancelled"] += 1
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
             return
         counter = self.counter(error)
-        worker.count(counter)  # first: whoever the future wakes may read stats()
+        counts[counter] += 1  # first: whoever the future wakes may read stats()
         # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
         watch = error is not None and not isinstance(error, WorkerNotRunningError)
         if not future.settle(result, error, coroutine_name(self.coro) if watch else None):
-            worker.count(counter, -1)  # its owner cancelled it first, and saw that
-            worker.count("cancelled")
+            counts[counter] -= 1  # its owner cancelled it first, and saw that
+            counts["cancelled"] += 1

@@ -112,11 +112,11 @@ class Worker(EventLoop):
         self._wakeup_pending = False
         self.pending: set[Job] = set()  # jobs whose task exists and is not settled
         self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
-        self._counts = dict.fromkeys(_COUNTERS, 0) if counts is None else counts
+        self.counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0) if counts is None else counts
 
     def stats(self) -> WorkerStats:
         """A snapshot of the counters; exact when the worker is idle."""
-        return snapshot(self._counts, [self._queue])
+        return snapshot(self.counts, [self._queue])
 
     @property
     def backlog(self) -> Sized:
@@ -287,7 +287,7 @@ class Worker(EventLoop):
 
     def run_queued(self) -> None:
         self._wakeup_pending = False
-        queue, counts, pending = self._queue, self._counts, self.pending
+        queue, counts, pending = self._queue, self.counts, self.pending
         loop = asyncio.get_running_loop()
         try:
             # A drain takes them all: each becomes a task it can wait for, or cancel and name.
@@ -315,9 +315,6 @@ class Worker(EventLoop):
                 self._wakeup_pending = True
                 loop.call_soon(self.run_queued)
 
-    def count(self, counter: str, by: int = 1) -> None:
-        self._counts[counter] += by
-
     def _take_backlog(self) -> bool:
         if not self._queue:
             return False
@@ -341,7 +338,7 @@ class Worker(EventLoop):
                 job = queue.popleft()
             except IndexError:
                 break
-            self._counts["submitted"] += 1  # accepted, though it never left the queue
+            self.counts["submitted"] += 1  # accepted, though it never left the queue
             discard(job.coro)
             job.settle(None, why)
         self._wakeup_pending = False
