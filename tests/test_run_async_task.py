@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import decimal
 import fractions
 import gc
@@ -65,6 +66,42 @@ def test_fire_and_forget_returns_a_concurrent_future_at_once() -> None:
 def test_fire_and_forget_delivers_the_exception_on_the_future() -> None:
     future = run_async_task(explode(), fire_and_forget=True)
     assert isinstance(future.exception(timeout=5), Boom)
+
+
+@dataclasses.dataclass(frozen=True)
+class Declined(Exception):
+    code: str
+
+
+async def decline() -> None:
+    await asyncio.sleep(0)
+    raise Declined("insufficient_funds")
+
+
+def test_an_exception_that_refuses_attribute_writes_still_reaches_the_caller() -> None:
+    # Bug: trimming the traceback assigned to a frozen dataclass exception's
+    # __traceback__, which raised inside the task: the caller waited for ever.
+    with pytest.raises(Declined) as caught:
+        run_async_task(decline(), timeout=10)
+    assert "decline" in [f.name for f in traceback.extract_tb(caught.value.__traceback__)]
+    future = run_async_task(decline(), timeout=10, fire_and_forget=True)
+    assert isinstance(future.exception(10), Declined)
+    assert stats().failed == 2
+
+
+def test_a_cancelled_error_the_coroutine_raises_itself_is_the_cause_of_the_callers() -> None:
+    async def hedged() -> None:
+        inner = asyncio.ensure_future(asyncio.sleep(10))
+        asyncio.get_running_loop().call_soon(inner.cancel, "upstream closed the request")
+        await inner
+
+    with pytest.raises(concurrent.futures.CancelledError) as caught:
+        run_async_task(hedged(), timeout=10)
+    cause = caught.value.__cause__
+    assert isinstance(cause, asyncio.CancelledError)
+    assert cause.args == ("upstream closed the request",)
+    assert "hedged" in [f.name for f in traceback.extract_tb(cause.__traceback__)]
+    assert stats().cancelled == 1
 
 
 @pytest.mark.parametrize("bad", [42, "text", None, [double]], ids=repr)

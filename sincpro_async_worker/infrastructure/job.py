@@ -114,18 +114,19 @@ class Job(TimedCoroutine[Any]):
                 self.settle(exc.value, None)
                 return exc
             error: BaseException | None = None
-        elif isinstance(exc, asyncio.CancelledError):
-            error = None
         else:
             error = finished_coroutine_error(self.coro, exc)
             tb = exc.__traceback__
             if error is exc and tb is not None and tb.tb_next is not None:
-                # Start the traceback at the user's coroutine: the driver adds nothing.
-                exc.__traceback__ = tb.tb_next
+                # Start the traceback at the user's coroutine: the driver adds nothing. A
+                # C call, not an assignment, which a frozen dataclass exception refuses.
+                exc.with_traceback(tb.tb_next)
+        cancelled = isinstance(error, asyncio.CancelledError)
         if self.reason is _TIMEOUT:
-            error = self.timeout_error(error)
-        elif error is None:
-            error = _Cancelled()
+            error = self.timeout_error(None if cancelled else error)
+        elif error is None or cancelled:
+            cause, error = error, _Cancelled()
+            error.__cause__ = cause  # a CancelledError the coroutine raised itself
         self.settle(None, error)
         if isinstance(exc, asyncio.CancelledError):
             return exc  # the task ends cancelled, as asyncio expects
