@@ -10,7 +10,7 @@ from typing import Literal, TypeVar, overload
 
 from .exceptions import LoopBlockingWarning
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, check_flag, check_timeout
+from .infrastructure.checks import as_coroutine, check_flag, check_timeout, discard
 from .infrastructure.runtime import Settings, configure
 from .infrastructure.worker import WorkerStats
 
@@ -66,7 +66,11 @@ def run_async_task(
     if flag is True or (flag is not False and check_flag(flag, coro)):
         return runtime.spawn(coro, seconds)
     if running_loop() is not None and not runtime.on_worker_thread():
-        warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
+        try:
+            warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
+        except BaseException:  # warnings made errors: the coroutine will never run
+            discard(coro)
+            raise
     return runtime.call(coro, seconds)
 
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import threading
+import warnings
 
 import pytest
 
-from sincpro_async_worker import DeadlockError, LoopBlockingWarning, run_async_task, shutdown
+from sincpro_async_worker import (
+    DeadlockError,
+    LoopBlockingWarning,
+    run_async_task,
+    shutdown,
+    stats,
+)
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
 
@@ -109,3 +117,22 @@ def test_blocking_call_from_a_thread_running_another_loop_works() -> None:
     with pytest.warns(LoopBlockingWarning, match=r"run_async_task\(\).*await the coroutine"):
         assert asyncio.run(jupyter_cell()) == "from the worker loop"
     assert worker_threads == ["sincpro-async-worker"]
+
+
+def test_a_loop_blocking_warning_made_an_error_closes_the_coroutine_it_refuses() -> None:
+    # Bug: with the warning turned into an error (pytest's filterwarnings=error), the
+    # coroutine was left unclosed and Python warned it was never awaited.
+    async def where() -> str:
+        return "never run"
+
+    coro = where()
+
+    async def cell() -> None:
+        run_async_task(coro, timeout=10)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoopBlockingWarning)
+        with pytest.raises(LoopBlockingWarning):
+            asyncio.run(cell())
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert stats().submitted == 0
