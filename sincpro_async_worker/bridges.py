@@ -34,7 +34,7 @@ from .infrastructure.checks import (
     shown,
 )
 
-__all__ = ["AioContext", "SyncContext", "aio_call", "aio_iterate", "sync_context", "sync_iter"]
+__all__ = ["AioContext", "SyncContext", "aio_iterate", "on_worker", "sync_context", "sync_iter"]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
@@ -151,20 +151,13 @@ def sync_context(
     return SyncContext(acm, seconds)
 
 
-async def _on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
+async def on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
     """Await `awaitable` as a task on the worker loop, or directly when on that loop already;
     cancelling the awaiting task cancels the worker's task."""
     coro = as_coroutine(awaitable, "aio")
     if runtime.on_worker_thread():
         return await (coro if timeout is None else bounded(coro, timeout))
     return await asyncio.wrap_future(runtime.spawn(coro, timeout, context))
-
-
-async def aio_call(
-    func: Callable[..., Awaitable[T]], timeout: float | None, /, *args: Any, **kwargs: Any
-) -> T:
-    """`func(*args, **kwargs)` on the worker loop, awaited from the caller's loop."""
-    return await _on_worker(func(*args, **kwargs), timeout, None)
 
 
 async def aio_iterate(
@@ -176,13 +169,13 @@ async def aio_iterate(
     stepped = False
     try:
         while True:
-            item = await _on_worker(_step(agen, stepped), timeout, context)
+            item = await on_worker(_step(agen, stepped), timeout, context)
             if item is _EXHAUSTED:
                 return
             stepped = True
             yield item
     finally:
-        await _on_worker(_closing(agen), timeout, context)
+        await on_worker(_closing(agen), timeout, context)
 
 
 class _ContextBridge(Generic[T]):
@@ -232,7 +225,7 @@ class AioContext(_ContextBridge[T], AbstractAsyncContextManager[T]):
         self._context = copy_context()
 
     async def __aenter__(self) -> T:
-        return await _on_worker(self._enter(), self._timeout, self._context)
+        return await on_worker(self._enter(), self._timeout, self._context)
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await _on_worker(self._exit(exc_info), self._timeout, self._context)
+        return await on_worker(self._exit(exc_info), self._timeout, self._context)

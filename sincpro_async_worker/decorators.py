@@ -26,7 +26,7 @@ from typing import Any, Concatenate, Protocol, SupportsIndex, TypeAlias, TypeVar
 import wrapt
 from typing_extensions import ParamSpec, Self
 
-from .bridges import AioContext, _iterate, aio_call, aio_iterate, sync_context
+from .bridges import AioContext, _iterate, aio_iterate, on_worker, sync_context
 from .core import loop_blocking_warning, running_loop
 from .infrastructure import runtime
 from .infrastructure.checks import check_timeout, is_bridge, shown
@@ -235,13 +235,25 @@ def _outside_this_module() -> int:
 
 
 def _aio(kind: str, func: Any, timeout: float | None) -> Any:
+    """The `.aio` twin of `func`: its signature, name and docstring, for frameworks that
+    read them (a FastAPI route, say); a coroutine function where `func` is one."""
     twin: Any
     if kind == "iterate":
-        twin = functools.partial(aio_iterate, func, timeout)
+
+        def twin(*args: Any, **kwargs: Any) -> Any:
+            return aio_iterate(func, timeout, *args, **kwargs)
+
     elif kind == "context":
-        twin = lambda *args, **kwargs: AioContext(func(*args, **kwargs), timeout)  # noqa: E731
+
+        def twin(*args: Any, **kwargs: Any) -> Any:
+            return AioContext(func(*args, **kwargs), timeout)
+
     else:
-        twin = functools.partial(aio_call, func, timeout)
+
+        async def twin(*args: Any, **kwargs: Any) -> Any:
+            return await on_worker(func(*args, **kwargs), timeout, None)
+
+    functools.update_wrapper(twin, func)
     # For the error a twin passed uncalled gets (see checks._not_awaitable).
     twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"
     twin._sincpro_aio = True

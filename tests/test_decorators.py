@@ -177,6 +177,19 @@ def test_metadata_matches_the_async_function(decorator: Any) -> None:
     assert wrapped.__wrapped__ is scale
 
 
+@pytest.mark.parametrize("decorator", [sync_bridge, fire_and_forget, sync_bridge(timeout=1)])
+def test_the_aio_twin_has_the_async_functions_signature_name_and_docstring(
+    decorator: Any,
+) -> None:
+    # Bug: `.aio` was a functools.partial: (*args, **kwargs), partial's docstring, no name.
+    twin = decorator(scale).aio
+    assert inspect.signature(twin) == inspect.signature(scale)
+    assert inspect.iscoroutinefunction(twin)
+    assert twin.__name__ == "scale"
+    assert twin.__doc__ == "Multiply on the worker loop."
+    assert list(inspect.signature(Client(0).add.aio).parameters) == ["x"]
+
+
 def test_the_signature_and_type_hints_say_what_a_call_returns() -> None:
     assert inspect.signature(sync_bridge(scale)) == inspect.signature(scale)
     fired = fire_and_forget(scale)

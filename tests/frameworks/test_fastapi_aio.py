@@ -52,6 +52,16 @@ async def aio_endpoint(n: int) -> dict[str, int]:
     return {"square": await lookup.aio(n)}
 
 
+@sync_bridge(timeout=10)
+async def user(name: str, greeting: str = "hello") -> dict[str, str]:
+    """One user, as a route: FastAPI reads the parameters off the `.aio` twin itself."""
+    await asyncio.sleep(0)
+    return {"name": name, "greeting": greeting}
+
+
+app.get("/users/{name}")(user.aio)
+
+
 @pytest.fixture(autouse=True)
 def tolerant_detector() -> None:
     """The worker's blocked-loop threshold, raised for a loaded shared machine."""
@@ -116,3 +126,12 @@ def test_async_endpoints_with_aio_run_concurrently_and_blocking_ones_warn_once()
     assert "await lookup.aio(...)" in message
     # Reported where the endpoint made the call, not inside the library.
     assert blocking[0].filename == __file__
+
+
+def test_an_aio_twin_registered_as_a_route_gets_its_functions_parameters() -> None:
+    # Bug: `.aio` was a functools.partial with the signature (*args, **kwargs), so FastAPI
+    # asked for query parameters named `args` and `kwargs` and answered 422.
+    with serving() as base:
+        response = httpx.get(f"{base}/users/ada", params={"greeting": "hi"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"name": "ada", "greeting": "hi"}
