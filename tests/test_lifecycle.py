@@ -18,6 +18,7 @@ import pytest
 
 from sincpro_async_worker import (
     ConfigurationError,
+    Worker,
     WorkerNotRunningError,
     configure,
     run_async_task,
@@ -458,20 +459,39 @@ def test_configure_while_running_is_refused_with_the_fix() -> None:
     assert runtime.settings().exit_grace_period == 1
 
 
+BAD_SETTINGS: list[tuple[dict[str, object], type[Exception]]] = [
+    ({"max_in_flight": 0}, ValueError),
+    ({"max_in_flight": -1}, ValueError),
+    ({"max_in_flight": 1.5}, TypeError),
+    ({"max_in_flight": "2"}, TypeError),
+    ({"slow_task_threshold": float("nan")}, ValueError),
+    ({"slow_task_threshold": -1}, ValueError),
+    ({"slow_task_threshold": "0.5"}, TypeError),
+    ({"loop_factory": "uvloop"}, TypeError),
+]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
         ({"exit_grace_period": -1}, ValueError),
         ({"exit_grace_period": None}, TypeError),
-        ({"max_in_flight": 0}, ValueError),
-        ({"max_in_flight": 1.5}, TypeError),
-        ({"slow_task_threshold": float("nan")}, ValueError),
-        ({"loop_factory": "uvloop"}, TypeError),
+        *BAD_SETTINGS,
     ],
 )
 def test_configure_rejects_bad_values(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error, match=next(iter(kwargs))):
         configure(**kwargs)  # type: ignore[arg-type]  # the point of the test
+
+
+@pytest.mark.parametrize(("kwargs", "error"), BAD_SETTINGS)
+def test_a_hand_built_worker_rejects_what_configure_rejects(
+    kwargs: dict[str, object], error: type[Exception]
+) -> None:
+    # Bug: Worker(max_in_flight=0) meant no bound, and a string threshold made shutdown()
+    # take 8 s and leave the thread behind.
+    with pytest.raises(error, match=next(iter(kwargs))):
+        Worker(**kwargs)  # type: ignore[arg-type]  # the point of the test
 
 
 def test_in_flight_bound_blocks_callers_until_a_slot_frees() -> None:

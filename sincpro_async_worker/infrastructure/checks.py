@@ -8,11 +8,12 @@ import decimal
 import inspect
 import math
 import numbers
+import operator
 import sys
 import threading
 import types
 from collections.abc import Awaitable, Coroutine
-from typing import Any, TypeVar, cast
+from typing import Any, SupportsIndex, TypeVar, cast
 
 from ..exceptions import TimeoutTypeError
 
@@ -21,6 +22,9 @@ __all__ = [
     "bounded",
     "check_context",
     "check_flag",
+    "check_loop_factory",
+    "check_max_in_flight",
+    "check_threshold",
     "check_timeout",
     "discard",
     "finished_coroutine_error",
@@ -109,6 +113,33 @@ def check_timeout(
     if seconds >= threading.TIMEOUT_MAX:
         return threading.TIMEOUT_MAX if finite else None
     return seconds + 0.0  # -0.0 is 0.0
+
+
+def check_threshold(threshold: object) -> float | None:
+    """`slow_task_threshold` in seconds, or None for no blocked-loop reports."""
+    return check_timeout(threshold, name="slow_task_threshold", finite=True)
+
+
+def check_max_in_flight(bound: object) -> int | None:
+    """`max_in_flight` as an int (numpy's integers pass too), or None for no bound."""
+    if bound is None:
+        return None
+    if isinstance(bound, bool) or not isinstance(bound, SupportsIndex):
+        raise TypeError(f"max_in_flight must be a whole number or None, got {shown(bound)}")
+    number = operator.index(bound)
+    if number < 1:
+        raise ValueError(f"max_in_flight must be at least 1 (or None for no bound), got {bound}")
+    return number
+
+
+def check_loop_factory(factory: T) -> T:
+    """A `loop_factory` must be callable (None: the default); it is tried when a loop starts."""
+    if factory is not None and not callable(factory):
+        raise TypeError(
+            f"loop_factory must be a callable returning a new event loop, got "
+            f"{shown(factory)}; e.g. configure(loop_factory=asyncio.new_event_loop)"
+        )
+    return factory
 
 
 def check_flag(flag: object, coro: object) -> bool:

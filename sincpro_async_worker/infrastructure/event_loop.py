@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import as_coroutine, bounded, check_timeout, discard, shown
+from .checks import (
+    as_coroutine,
+    bounded,
+    check_loop_factory,
+    check_threshold,
+    check_timeout,
+    discard,
+    shown,
+)
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
 
 __all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
@@ -76,8 +84,8 @@ class EventLoop:
         *,
         slow_task_threshold: float | None = DEFAULT_SLOW_TASK_THRESHOLD,
     ) -> None:
-        self._loop_factory: LoopFactory = loop_factory or default_loop_factory
-        self._threshold = slow_task_threshold
+        self._loop_factory: LoopFactory = check_loop_factory(loop_factory) or default_loop_factory
+        self._threshold = check_threshold(slow_task_threshold)
         self._lock = threading.Lock()  # start() and shutdown()
         self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -12,16 +12,21 @@ import concurrent.futures.thread  # its exit hook must be registered before ours
 import contextvars
 import enum
 import logging
-import operator
 import os
 import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any, TypeVar
 
 from ..exceptions import ConfigurationError, WorkerNotRunningError
-from .checks import check_timeout, discard, shown
+from .checks import (
+    check_loop_factory,
+    check_max_in_flight,
+    check_threshold,
+    check_timeout,
+    discard,
+)
 from .event_loop import LoopFactory, LoopState
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD
 from .worker import Worker, WorkerStats, snapshot
@@ -211,18 +216,11 @@ def configure(
             exit_grace_period, name="exit_grace_period", finite=True, none=False
         )
     if slow_task_threshold is not UNSET:
-        changes["slow_task_threshold"] = check_timeout(
-            slow_task_threshold, name="slow_task_threshold", finite=True
-        )
+        changes["slow_task_threshold"] = check_threshold(slow_task_threshold)
     if loop_factory is not UNSET:
-        if loop_factory is not None and not callable(loop_factory):
-            raise TypeError(
-                f"loop_factory must be a callable returning a new event loop, got "
-                f"{shown(loop_factory)}; e.g. configure(loop_factory=asyncio.new_event_loop)"
-            )
-        changes["loop_factory"] = loop_factory
+        changes["loop_factory"] = check_loop_factory(loop_factory)
     if max_in_flight is not UNSET:
-        changes["max_in_flight"] = None if max_in_flight is None else _whole_number(max_in_flight)
+        changes["max_in_flight"] = check_max_in_flight(max_in_flight)
     with _lock:
         if _worker is not None and _worker.is_running():
             raise ConfigurationError(
@@ -232,16 +230,6 @@ def configure(
             )
         _settings = replace(_settings, **changes)  # type: ignore[arg-type]  # validated above
         return _settings
-
-
-def _whole_number(value: object) -> int:
-    """`max_in_flight` as an int (numpy's integers pass too); refuse anything else."""
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise TypeError(f"max_in_flight must be a whole number or None, got {shown(value)}")
-    number = operator.index(value)
-    if number < 1:
-        raise ValueError(f"max_in_flight must be at least 1 (or None for no bound), got {value}")
-    return number
 
 
 # How much of the exit grace period the first exit hook spent waiting: the last hook gets

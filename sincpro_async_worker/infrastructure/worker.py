@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import as_coroutine, check_context, check_timeout, discard
+from .checks import as_coroutine, check_context, check_max_in_flight, check_timeout, discard
 from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
@@ -111,7 +111,8 @@ class Worker(EventLoop):
         self._queue: deque[Job] = deque()
         self._wakeup_pending = False
         self.pending: set[Job] = set()  # jobs whose task exists and is not settled
-        self._slots = threading.Semaphore(max_in_flight) if max_in_flight else None
+        bound = check_max_in_flight(max_in_flight)
+        self._slots = None if bound is None else threading.Semaphore(bound)
         self.counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0) if counts is None else counts
 
     def stats(self) -> WorkerStats:
