@@ -192,6 +192,15 @@ class _ContextBridge(Generic[T]):
         return self._named(self._acm.__aenter__(), ".__aenter__")
 
     def _exit(self, exc_info: tuple[Any, ...]) -> Coroutine[Any, Any, bool | None]:
+        gen = self._owner
+        if inspect.isasyncgen(gen) and gen.ag_frame is None:
+            # Finalised under the `with` block: the loop it ran on shut down. Its exit
+            # would find nothing to resume and report a clean one.
+            raise WorkerNotRunningError(
+                f"the async context manager {gen.__qualname__} was closed when the worker "
+                "shut down inside its `with` block, and its cleanup ran then; enter it again "
+                "once the worker runs"
+            )
         return self._named(self._acm.__aexit__(*exc_info), ".__aexit__")
 
     def _named(self, awaitable: Awaitable[R], suffix: str) -> Coroutine[Any, Any, R]:

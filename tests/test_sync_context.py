@@ -23,7 +23,16 @@ from unittest.mock import MagicMock
 import httpx
 import pytest
 
-from sincpro_async_worker import configure, run_async_task, sync_bridge, sync_context, sync_iter
+from sincpro_async_worker import (
+    WorkerNotRunningError,
+    configure,
+    run_async_task,
+    shutdown,
+    sync_bridge,
+    sync_context,
+    sync_iter,
+)
+from sincpro_async_worker.infrastructure import runtime
 
 WORKER_THREAD = "sincpro-async-worker"
 CHUNK = b"0123456789abcdef" * 64  # 1 KiB per chunk of the chunked encoding
@@ -430,3 +439,26 @@ def test_a_with_block_shares_one_context_between_enter_and_exit() -> None:
             pass
     assert exits == ["set by __aenter__"] * 2
     assert seen.get() == "unset"  # and nothing came back to the caller
+
+
+def test_a_with_block_the_worker_shut_down_under_says_so_rather_than_exit_cleanly() -> None:
+    # Bug: shutdown() finalised the generator (its except branch ran: a rollback), and the
+    # exit then found nothing to resume and reported a clean exit, on a worker it started.
+    events: list[str] = []
+
+    @sync_bridge(timeout=5)
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[None]:
+        events.append("begin")
+        try:
+            yield
+        except BaseException as exc:
+            events.append(f"rollback ({type(exc).__name__})")
+            raise
+        events.append("commit")
+
+    closed = pytest.raises(WorkerNotRunningError, match=r"transaction was closed when the worker")
+    with closed, transaction():
+        shutdown(5)
+    assert events == ["begin", "rollback (GeneratorExit)"]
+    assert runtime.existing_worker() is None  # the exit started no worker to report on
