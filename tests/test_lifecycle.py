@@ -24,6 +24,7 @@ from sincpro_async_worker import (
     run_async_task,
     shutdown,
     stats,
+    sync_bridge,
 )
 from sincpro_async_worker.infrastructure import runtime
 from sincpro_async_worker.infrastructure.event_loop import LoopState
@@ -580,6 +581,58 @@ def test_with_an_in_flight_bound_the_timeout_covers_the_wait_for_a_slot() -> Non
     finally:
         release.set()
     holder.result(10)
+
+
+def test_with_an_in_flight_bound_fire_and_forget_waits_no_longer_than_its_timeout() -> None:
+    # Bug: only a blocking call's timeout bounded the wait for a slot; a fire-and-forget
+    # submission with timeout=0.2 waited as long as the slot stayed taken.
+    configure(max_in_flight=1)
+    release = threading.Event()
+    holder = run_async_task(held_until(release), fire_and_forget=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"no in-flight slot freed up within the 0\.2 s"):
+            run_async_task(asyncio.sleep(0), timeout=0.2, fire_and_forget=True)
+        assert time.monotonic() - started < 5
+        assert stats().submitted == 1  # the refused submission was never scheduled
+    finally:
+        release.set()
+    holder.result(10)
+
+
+def test_with_an_in_flight_bound_aio_never_holds_its_callers_loop_back() -> None:
+    # Bug: with every slot taken, `.aio` waited for one inside the caller's event loop,
+    # stalling it; and when the task holding the slot needed that loop, nothing finished.
+    configure(max_in_flight=1)
+
+    @sync_bridge(timeout=10)
+    async def echo(value: str) -> str:
+        return value
+
+    async def caller() -> list[str]:
+        answered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def hold_until_answered() -> str:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(), loop))
+
+        async def wait() -> str:
+            return await answered
+
+        loop = asyncio.get_running_loop()
+        holder = run_async_task(hold_until_answered(), fire_and_forget=True)
+        second = asyncio.ensure_future(echo.aio("not held back"))
+        loop.call_soon(answered.set_result, "answered by the caller's loop")
+        first = await asyncio.wrap_future(holder)
+        return [first, await second]
+
+    assert asyncio.run(asyncio.wait_for(caller(), 10)) == [
+        "answered by the caller's loop",
+        "not held back",
+    ]
+
+
+async def held_until(release: threading.Event) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
 
 
 def test_work_at_exit_can_still_use_the_loops_default_executor(tmp_path: Path) -> None:

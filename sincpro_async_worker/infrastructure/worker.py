@@ -38,6 +38,7 @@ _BATCH = 100
 
 _RUNNING_LOOP, _STOPPING_LOOP = LoopState.RUNNING, LoopState.STOPPING
 _get_ident = threading.get_ident
+_running_loop = asyncio._get_running_loop  # a C call: whether this thread runs a loop
 _NEW, _QUEUED, _RUNNING = Stage.NEW, Stage.QUEUED, Stage.RUNNING
 
 
@@ -223,7 +224,9 @@ class Worker(EventLoop):
                 self.start()  # a worker never started starts on its first submission
             elif not (state is _STOPPING_LOOP and self.owns_current_thread()):
                 raise self._refusal()
-        if self._slots is not None and _get_ident() != self.thread_id:
+        if self._slots is not None and _running_loop() is None:
+            # A thread running a loop (this worker's, or a caller's using `.aio`) is never
+            # held back: waiting there would stop the very loop that may free the slot.
             self._take_slot(job)
         job.stage = _QUEUED  # no signal is handled between this and the append
         self._queue.append(job)
@@ -264,7 +267,10 @@ class Worker(EventLoop):
     def _take_slot(self, job: Job) -> None:
         slots = self._slots
         assert slots is not None
-        deadline = job.deadline if isinstance(job, Call) else None
+        if isinstance(job, Call):
+            deadline = job.deadline  # one timeout for the wait and the run
+        else:
+            deadline = None if job.timeout is None else time.monotonic() + job.timeout
         while True:
             left = _SLOT_RECHECK if deadline is None else deadline - time.monotonic()
             if slots.acquire(timeout=min(max(left, 0.0), _SLOT_RECHECK)):
