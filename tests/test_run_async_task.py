@@ -104,6 +104,29 @@ def test_a_cancelled_error_the_coroutine_raises_itself_is_the_cause_of_the_calle
     assert stats().cancelled == 1
 
 
+def test_the_same_coroutine_submitted_twice_before_it_starts_runs_once() -> None:
+    # Bug: both submissions were taken, and two tasks drove one coroutine, step by step.
+    steps: list[int] = []
+
+    async def three_steps() -> str:
+        for step in range(3):
+            steps.append(step)
+            await asyncio.sleep(0)
+        return "ran once"
+
+    coro = three_steps()
+    hold = hold_the_loop()  # both submissions wait in the queue, neither started
+    try:
+        first = run_async_task(coro, timeout=10, fire_and_forget=True)
+        second = run_async_task(coro, timeout=10, fire_and_forget=True)
+    finally:
+        hold.set()
+    assert first.result(10) == "ran once"
+    with pytest.raises(RuntimeError, match=r"three_steps\(\) has already been submitted"):
+        second.result(10)
+    assert steps == [0, 1, 2]
+
+
 @pytest.mark.parametrize("bad", [42, "text", None, [double]], ids=repr)
 def test_non_awaitables_are_a_type_error_naming_what_was_received(bad: object) -> None:
     with pytest.raises(TypeError, match=type(bad).__qualname__):

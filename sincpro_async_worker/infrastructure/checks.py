@@ -30,6 +30,7 @@ __all__ = [
     "finished_coroutine_error",
     "is_bridge",
     "named",
+    "reused_error",
     "shown",
     "timed_out",
 ]
@@ -173,7 +174,7 @@ def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
     if type(task) is types.CoroutineType:
         state = _started(task)
         if state is not None:
-            raise _reused(task, state)
+            raise reused_error(task, state)
         return task
     if inspect.iscoroutine(task):
         return cast("Coroutine[Any, Any, T]", task)
@@ -207,11 +208,12 @@ def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:
     """
     tb = exc.__traceback__
     if type(exc) is RuntimeError and tb is not None and tb.tb_next is None and not exc.__cause__:
-        return _reused(coro, "finished or been closed")
+        return reused_error(coro, "finished or been closed")
     return exc
 
 
-def _reused(coro: object, state: str) -> RuntimeError:
+def reused_error(coro: object, state: str) -> RuntimeError:
+    """The refusal of a coroutine that has `state` already ("started", say)."""
     name = getattr(coro, "__qualname__", repr(coro))
     return RuntimeError(
         f"the coroutine {name}() has already {state}; a coroutine runs once, so call "

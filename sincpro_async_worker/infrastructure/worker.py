@@ -20,7 +20,14 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
-from .checks import as_coroutine, check_context, check_max_in_flight, check_timeout, discard
+from .checks import (
+    as_coroutine,
+    check_context,
+    check_max_in_flight,
+    check_timeout,
+    discard,
+    reused_error,
+)
 from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
@@ -299,6 +306,9 @@ class Worker(EventLoop):
         try:
             # A drain takes them all: each becomes a task it can wait for, or cancel and name.
             draining = self.state is not _RUNNING_LOOP
+            # The ids of this batch's coroutines: one submitted twice before its first step
+            # is refused the second time, not driven by two tasks at once.
+            taken: set[int] = set()
             for _ in range(len(queue) if draining else min(len(queue), _BATCH)):
                 try:
                     job = queue.popleft()
@@ -308,6 +318,10 @@ class Worker(EventLoop):
                 if job.unwanted():  # cancelled, or timed out, before it started
                     job.settle_unstarted()
                     continue
+                if id(job.coro) in taken:
+                    job.settle(None, reused_error(job.coro, "been submitted once"))
+                    continue
+                taken.add(id(job.coro))
                 job.stage = _RUNNING
                 pending.add(job)
                 task = new_task(job, loop)
