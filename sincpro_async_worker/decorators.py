@@ -29,7 +29,7 @@ from typing_extensions import ParamSpec, Self
 from .bridges import AioContext, _iterate, aio_iterate, on_worker, sync_context
 from .core import loop_blocking_warning, running_loop
 from .infrastructure import runtime
-from .infrastructure.checks import check_timeout, is_bridge, shown
+from .infrastructure.checks import check_timeout, discard, is_bridge, shown
 
 __all__ = ["Bridged", "BridgedDescriptor", "fire_and_forget", "sync_bridge"]
 
@@ -176,15 +176,27 @@ def _kind(func: Any, api: str) -> str:
             "function itself and bind arguments when calling it"
         )
     target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+    if getattr(target, "_sincpro_aio", False) is True:
+        raise TypeError(
+            f"@{api}: {target.__qualname__} is the .aio twin of a decorated function, "
+            f"which is synchronous already; call {target.__qualname__[:-4]}(...) instead"
+        )
+    if inspect.iscoroutine(target):
+        discard(target)  # it will never run
+        raise TypeError(
+            f"@{api} expects an async def function, got the coroutine {shown(target)}, what "
+            "calling one returns; decorate the function itself, or run this coroutine with "
+            "run_async_task()"
+        )
     if inspect.iscoroutinefunction(target):
         return "call" if api == "sync_bridge" else "spawn"
     if api == "sync_bridge" and inspect.isasyncgenfunction(target):
         return "iterate"
     if api == "sync_bridge" and getattr(target, "__code__", None) is _ACM_HELPER:
         return "context"
-    if inspect.isasyncgenfunction(func):
+    if inspect.isasyncgenfunction(target):
         raise TypeError(
-            f"@{api} cannot wrap the async generator function {func.__qualname__}: it "
+            f"@{api} cannot wrap the async generator function {target.__qualname__}: it "
             "has no single result for a Future; use @sync_bridge to iterate it synchronously"
         )
     if not callable(func):

@@ -265,7 +265,7 @@ def timed_out(coro: object, timeout: float | None) -> TimeoutError:
 
 
 def _not_awaitable(task: object, api: str) -> TypeError:
-    name = getattr(task, "__qualname__", None) or type(task).__qualname__
+    name = getattr(task, "__qualname__", None) or shown(task)  # a partial has no name
     func = getattr(task, "__func__", task)
     iterate = "iterate it from sync code with `for item in sync_iter(...):`"
     if is_bridge(task):

@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import decimal
+import functools
 import inspect
 import math
 import threading
@@ -310,6 +311,23 @@ def test_decorating_something_that_is_not_async_is_a_type_error_naming_the_fix(
     with pytest.raises(TypeError, match=fix):
         decorator(target)
     assert stats() == before
+
+
+def test_decorating_a_coroutine_a_twin_or_a_wrapped_generator_names_the_fix() -> None:
+    # Bugs: a coroutine was left unclosed (never awaited) with no hint; a `.aio` twin was
+    # taken for an async function; an async generator function behind classmethod got
+    # the generic message.
+    coro = fetch()
+    with pytest.raises(TypeError, match=r"got the coroutine .*decorate the function itself"):
+        sync_bridge(coro)  # type: ignore[call-overload]  # the mistake under test
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    with pytest.raises(TypeError, match=r"bridged\.aio is the \.aio twin.*call bridged\(\.\.\.\)"):
+        sync_bridge(bridged.aio)
+    wrapped: Any = classmethod(agen)  # type: ignore[arg-type]  # as a class body has it
+    with pytest.raises(TypeError, match="cannot wrap the async generator function agen"):
+        fire_and_forget(wrapped)
+    with pytest.raises(TypeError, match=r"did you mean functools\.partial\(.*fetch.*\)\(\)\?"):
+        run_async_task(functools.partial(fetch))  # type: ignore[call-overload]  # the mistake
 
 
 def test_decorating_a_decorated_function_again_says_so() -> None:
