@@ -306,10 +306,11 @@ class Worker(EventLoop):
         try:
             # A drain takes them all: each becomes a task it can wait for, or cancel and name.
             draining = self.state is not _RUNNING_LOOP
+            batch = len(queue) if draining else min(len(queue), _BATCH)
             # The ids of this batch's coroutines: one submitted twice before its first step
             # is refused the second time, not driven by two tasks at once.
-            taken: set[int] = set()
-            for _ in range(len(queue) if draining else min(len(queue), _BATCH)):
+            taken: set[int] | None = set() if batch > 1 else None
+            for _ in range(batch):
                 try:
                     job = queue.popleft()
                 except IndexError:  # a submitter racing shutdown() took its job back
@@ -318,10 +319,11 @@ class Worker(EventLoop):
                 if job.unwanted():  # cancelled, or timed out, before it started
                     job.settle_unstarted()
                     continue
-                if id(job.coro) in taken:
-                    job.settle(None, reused_error(job.coro, "been submitted once"))
-                    continue
-                taken.add(id(job.coro))
+                if taken is not None:
+                    if id(job.coro) in taken:
+                        job.settle(None, reused_error(job.coro, "been submitted once"))
+                        continue
+                    taken.add(id(job.coro))
                 job.stage = _RUNNING
                 pending.add(job)
                 task = new_task(job, loop)
