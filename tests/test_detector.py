@@ -9,6 +9,7 @@ being detected, not a way to wait for something.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sincpro_async_worker import configure, run_async_task
+from sincpro_async_worker import configure, run_async_task, shutdown
 
 from .conftest import LOGGER, run_python
 
@@ -291,3 +292,43 @@ def test_many_tiny_tasks_on_a_starved_machine_are_not_reported() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["done", "100000"]
     assert result.stderr == "", result.stderr
+
+
+# -- what is not the task's fault ------------------------------------------------------------
+
+
+@pytest.mark.library_logs  # the shutdown names each task it cancels
+def test_the_drain_cancelling_thousands_of_tasks_is_not_reported_as_blocking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bug: the library's own drain step (cancelling and naming every pending task) was
+    # reported as a task blocking the loop, with advice to use run_in_executor().
+    configure(slow_task_threshold=0.01)
+    futures = [run_async_task(asyncio.sleep(3600), fire_and_forget=True) for _ in range(3000)]
+    run_async_task(asyncio.sleep(0))  # all of them started
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        shutdown(timeout=0)
+    assert all(future.cancelled() for future in futures)
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(messages) == 3000
+    assert all(m.startswith("Cancelled sleep") for m in messages), messages[:3]
+
+
+async def collects_a_crowded_heap() -> None:
+    crowd: list[list[int]] = [[] for _ in range(300_000)]  # for the collector to walk
+    gc.collect()
+    del crowd
+
+
+def test_a_step_that_a_full_garbage_collection_ran_in_is_only_logged_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # With tens of thousands of live objects a full collection alone takes longer than
+    # the threshold; whichever task's step it lands in is not to blame for it.
+    configure(slow_task_threshold=0.001)
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        run_async_task(collects_a_crowded_heap(), timeout=30)
+    records = [r for r in caplog.records if r.name == LOGGER and "one step" in r.getMessage()]
+    assert [r.levelname for r in records] == ["DEBUG"]
+    assert records[0].getMessage().startswith("collects_a_crowded_heap held the event loop")
+    assert "while a full garbage collection ran" in records[0].getMessage()

@@ -13,7 +13,7 @@ import pytest
 from sincpro_async_worker import configure, run_async_task, stats
 from sincpro_async_worker.infrastructure import runtime
 
-from .conftest import interrupt_python
+from .conftest import interrupt_python, run_python
 
 SCRIPT = """
 import asyncio, os
@@ -218,3 +218,112 @@ def test_an_interrupt_while_the_timeout_posts_its_cancellation_still_cancels_the
         run_async_task(endless(), timeout=0.05)
     assert fired == [True]
     assert cancelled.wait(10), "the task went on running for a caller that had gone"
+
+
+# -- Ctrl-C storms ----------------------------------------------------------------------
+# SIGINT every 50-500 us for a few seconds, with the interpreter switching threads often:
+# wherever the interrupts land, nothing may be left held, leaked or running.
+
+STORM = """
+import asyncio, random, signal, sys, threading, time
+from sincpro_async_worker import configure, run_async_task, stats
+
+if sys.argv[1] == "stock":
+    configure(loop_factory=asyncio.new_event_loop)
+{setup}
+sys.setswitchinterval(1e-5)
+main = threading.main_thread().ident
+go, stop = threading.Event(), threading.Event()
+
+def storm():
+    go.wait()
+    while not stop.is_set():
+        signal.pthread_kill(main, signal.SIGINT)
+        time.sleep(random.uniform(0.00005, 0.0005))
+
+threading.Thread(target=storm, daemon=True).start()
+deadline = time.monotonic() + 3
+{body}
+while True:
+    try:
+        stop.set()
+        break
+    except KeyboardInterrupt:
+        pass
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+{check}
+"""
+
+SLOT_STORM = {
+    "setup": "configure(max_in_flight=2)",
+    "body": """
+async def work():
+    await asyncio.sleep(0.001)
+
+def submit(n):
+    while time.monotonic() < deadline:
+        try:
+            if n % 2:
+                run_async_task(work(), timeout=1)
+            else:
+                run_async_task(work(), timeout=1, fire_and_forget=True)
+        except (KeyboardInterrupt, TimeoutError):
+            pass
+        n += 1
+
+run_async_task(work())
+go.set()
+while time.monotonic() < deadline:
+    try:
+        submit(0)
+    except BaseException:
+        pass
+""",
+    "check": """
+# A slot lost to an interrupt, or a semaphore lock left held, would stall these.
+first = run_async_task(asyncio.sleep(0, "ok"), timeout=5)
+print(first, run_async_task(asyncio.sleep(0, "ok"), timeout=5))
+end = time.monotonic() + 10
+while stats().running and time.monotonic() < end:
+    time.sleep(0.05)
+print("running", stats().running)
+""",
+}
+
+START_STORM = {
+    "setup": "",
+    "body": """
+go.set()
+while True:  # the first call, again and again until one gets through
+    try:
+        run_async_task(asyncio.sleep(0))
+        break
+    except BaseException:
+        pass
+""",
+    "check": """
+print(len([t for t in threading.enumerate() if t.name == "sincpro-async-worker"]), "worker threads")
+""",
+}
+
+
+def run_storm(parts: dict[str, str], loop: str) -> list[str]:
+    script = f"import sys\nsys.argv[1:] = [{loop!r}]\n" + STORM.format(**parts)
+    result = run_python(script, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("loop", ["stock", "default"])
+def test_a_ctrl_c_storm_with_an_in_flight_bound_leaks_no_slot_and_leaves_nothing_running(
+    loop: str,
+) -> None:
+    # Bug: an interrupt inside threading.Semaphore's Python code left its lock held, and
+    # every later call waited for a slot for ever, its timeout ignored.
+    assert run_storm(SLOT_STORM, loop) == ["ok ok", "running 0"]
+
+
+def test_a_ctrl_c_storm_during_the_first_call_leaves_one_worker_thread() -> None:
+    # Bug: an interrupt while the first call started the worker left that thread and its
+    # loop running unowned; the next call started another (up to 6 threads seen).
+    assert run_storm(START_STORM, "default") == ["1 worker threads"]

@@ -161,6 +161,40 @@ def test_shutdown_cancels_what_does_not_finish_in_time_and_logs_it_by_name(
     assert any("never_finishes" in m and "Cancelled" in m for m in messages), messages
 
 
+@pytest.mark.library_logs
+def test_a_task_started_while_shutdown_cancels_is_cancelled_and_named_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bug: work submitted after the drain took its list of tasks (here, by a cancelled
+    # task's cleanup) became a task nobody cancelled; the closing loop destroyed it
+    # pending and its future failed with WorkerNotRunningError.
+    started = threading.Event()
+    follow_ups: list[concurrent.futures.Future[None]] = []
+
+    async def follow_up() -> None:
+        await asyncio.sleep(3600)
+
+    async def first() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            follow_ups.append(run_async_task(follow_up(), fire_and_forget=True))
+
+    future = run_async_task(first(), fire_and_forget=True)
+    assert started.wait(5)
+    with caplog.at_level(logging.WARNING, logger="sincpro_async_worker"):
+        shutdown(timeout=0)
+    assert future.cancelled()
+    assert follow_ups[0].cancelled()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [m.split(" at shutdown")[0] for m in messages] == [
+        f"Cancelled {first.__qualname__}",
+        f"Cancelled {follow_up.__qualname__}",
+    ]
+    assert "destroyed but it is pending" not in caplog.text
+
+
 def test_shutdown_is_idempotent_and_the_api_restarts_after_it() -> None:
     run_async_task(asyncio.sleep(0))
     first = runtime.existing_worker()

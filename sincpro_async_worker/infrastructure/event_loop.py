@@ -36,8 +36,10 @@ T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 _START_TIMEOUT = 30.0  # how long start() waits for the loop to run
+_INTERRUPTED_START_TIMEOUT = 2.0  # ... once an interrupt cut Thread.start() short
 CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
 _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
+_DRAIN_ROUNDS = 5  # rounds of cancelling what the drain finds, before the loop closes
 
 
 def default_loop_factory() -> asyncio.AbstractEventLoop:
@@ -60,6 +62,17 @@ def _find_uvloop() -> LoopFactory | None:
 # Looked for now, not in the worker thread when its loop is made: a fork in the middle of an
 # import leaves the child a half-imported module, and an import lock nobody will release.
 _new_uvloop = _find_uvloop()
+
+
+def _wait(event: threading.Event, timeout: float, interrupts: list[BaseException]) -> bool:
+    """`event.wait(timeout)`, collecting the interrupts that land meanwhile, not leaving."""
+    deadline = time.monotonic() + timeout
+    for _ in range(100):  # Ctrl-C held down: give up waiting, not the bound
+        try:
+            return event.wait(max(deadline - time.monotonic(), 0.0))
+        except BaseException as exc:
+            interrupts.append(exc)
+    return event.is_set()
 
 
 class LoopState(enum.Enum):
@@ -119,6 +132,10 @@ class EventLoop:
             thread = threading.Thread(
                 target=self._run, args=(ready, failure, stopped), name=self.thread_name, daemon=True
             )
+            # A Ctrl-C while the thread starts must not leave it running unowned (the next
+            # call would start another): the start is finished first, then it is raised.
+            interrupts: list[BaseException] = []
+            limit = _START_TIMEOUT
             try:
                 thread.start()
             except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
@@ -126,7 +143,13 @@ class EventLoop:
                     f"could not start the worker thread ({exc}); during interpreter exit, "
                     "make the call before exit handlers run, or not at all"
                 ) from exc
-            if not ready.wait(_START_TIMEOUT):
+            except BaseException as exc:  # perhaps before the thread existed
+                interrupts.append(exc)
+                limit = _INTERRUPTED_START_TIMEOUT
+            came_up = _wait(ready, limit, interrupts)
+            if interrupts and not came_up:
+                raise interrupts[0]
+            if not came_up:
                 raise WorkerNotRunningError(
                     f"the event loop did not start within {_START_TIMEOUT:.0f} s; "
                     "check that the configured loop_factory returns a new, unstarted loop"
@@ -137,6 +160,8 @@ class EventLoop:
                 ) from failure[0]
             self._thread, self._stopped = thread, stopped
             self.state = LoopState.RUNNING
+            if interrupts:
+                raise interrupts[0]
 
     def is_running(self) -> bool:
         return self.state is LoopState.RUNNING
@@ -321,7 +346,9 @@ class EventLoop:
         loop.default_exception_handler(context)
 
     def _begin_drain(self, timeout: float | None, grace: float | None) -> None:
-        self._drainer = asyncio.get_running_loop().create_task(self._drain(timeout, grace))
+        # Not through the task factory: the drain's own steps (cancelling and naming
+        # thousands of tasks) are not user work blocking the loop.
+        self._drainer = asyncio.Task(self._drain(timeout, grace), loop=asyncio.get_running_loop())
 
     async def _settle(self, timeout: float | None) -> set[asyncio.Task[Any]]:
         """Wait for the loop's other tasks to finish, up to `timeout`; return the rest."""
@@ -343,21 +370,30 @@ class EventLoop:
     async def _drain(self, timeout: float | None, grace: float | None) -> None:
         try:
             pending = await self._settle(timeout)
-            for task in pending:
-                task.cancel()
-            stubborn: set[asyncio.Task[Any]] = set()
-            if pending:
+            seen: set[asyncio.Task[Any]] = set()
+            # Rounds: a submission that raced the drain, or a task that a cancelled one
+            # started, is a task the last round did not cancel; left, the closing loop
+            # would destroy it pending.
+            for _ in range(_DRAIN_ROUNDS):
+                if not pending:
+                    break
+                seen |= pending
+                for task in pending:
+                    task.cancel()
                 _, stubborn = await asyncio.wait(pending, timeout=CANCEL_GRACE)
-            for task in pending:
-                if task in stubborn:
-                    self._reported.add(id(task))
-                logger.warning(
-                    "%s %s at shutdown: it did not finish within the %s s grace period%s",
-                    "Abandoned" if task in stubborn else "Cancelled",
-                    describe_task(task),
-                    grace,
-                    " and ignored its cancellation" if task in stubborn else "",
-                )
+                for task in pending:
+                    if task in stubborn:
+                        self._reported.add(id(task))
+                    logger.warning(
+                        "%s %s at shutdown: it did not finish within the %s s grace period%s",
+                        "Abandoned" if task in stubborn else "Cancelled",
+                        describe_task(task),
+                        grace,
+                        " and ignored its cancellation" if task in stubborn else "",
+                    )
+                self._take_backlog()
+                me = asyncio.current_task()
+                pending = {t for t in asyncio.all_tasks() if t is not me and t not in seen}
         finally:
             asyncio.get_running_loop().stop()
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 from ..exceptions import WorkerNotRunningError
@@ -24,7 +25,7 @@ from .checks import discard, finished_coroutine_error, timed_out
 from .future import TaskFuture
 from .monitor import StepMonitor, TimedCoroutine, coroutine_name
 
-__all__ = ["Call", "Job", "Owner", "Reason", "Spawn", "Stage", "new_task"]
+__all__ = ["Call", "Job", "Owner", "Reason", "Slots", "Spawn", "Stage", "new_task"]
 
 #: After its own timeout, how long a blocking caller waits for the cancelled task's
 #: cleanup (its `finally` blocks) before it returns.
@@ -53,6 +54,28 @@ def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
     if sys.version_info >= (3, 11):
         return asyncio.Task(job, loop=loop, name=name, context=job.context)
     return job.context.run(asyncio.Task, job, loop=loop, name=name)  # 3.10: no context=
+
+
+class Slots(SimpleQueue[None]):
+    """The free in-flight slots of a worker with `max_in_flight`, a token each.
+
+    A C-level queue, not a `threading.Semaphore`, whose Python code a Ctrl-C can cut
+    short with its lock held, for every caller after. A job claims its slot before it
+    takes a token, so an interrupt in between gives a token back that was never taken,
+    at worst; `give_back` never lets the free ones outnumber `bound`.
+    """
+
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound: int = bound
+        for _ in range(bound):
+            self.put(None)
+
+    def give_back(self) -> None:
+        if self.qsize() < self.bound:
+            self.put(None)
 
 
 class Stage(enum.Enum):
@@ -105,7 +128,7 @@ class Job(TimedCoroutine[Any]):
         # same outcome in both modes, whether or not the first step would run eagerly.
         self.reason: Reason | None = _TIMEOUT if timeout == 0 else None
         self.task: asyncio.Task[Any] | None = None
-        self.slot: threading.Semaphore | None = None  # the in-flight slot it holds
+        self.slot: Slots | None = None  # where its in-flight slot goes back
 
     def ended(self, exc: BaseException) -> BaseException:
         """The user's coroutine returned (StopIteration) or raised: settle the job."""
@@ -169,7 +192,7 @@ class Job(TimedCoroutine[Any]):
         slot = self.slot
         if slot is not None:
             self.slot = None
-            slot.release()
+            slot.give_back()
 
     def deliver(self, result: Any, error: BaseException | None) -> None:
         raise NotImplementedError

@@ -155,8 +155,11 @@ def current_worker() -> Worker:
                 slow_task_threshold=_settings.slow_task_threshold,
                 counts=_counts,
             )
-            worker.start()
-            _worker = worker
+            try:
+                worker.start()
+            finally:  # started, an interrupt during the start notwithstanding
+                if worker.is_running():
+                    _worker = worker
             logger.debug("Started the sincpro_async_worker event loop thread")
         return worker
 

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sized
 from contextvars import Context
 from dataclasses import dataclass, fields
+from queue import Empty
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
@@ -29,7 +30,7 @@ from .checks import (
     reused_error,
 )
 from .event_loop import EventLoop, LoopFactory, LoopState
-from .job import Call, Job, Reason, Spawn, Stage, new_task
+from .job import Call, Job, Reason, Slots, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
 
 __all__ = ["Worker", "WorkerStats", "snapshot"]
@@ -120,7 +121,7 @@ class Worker(EventLoop):
         self._wakeup_pending = False
         self.pending: set[Job] = set()  # jobs whose task exists and is not settled
         bound = check_max_in_flight(max_in_flight)
-        self._slots = None if bound is None else threading.Semaphore(bound)
+        self._slots = None if bound is None else Slots(bound)
         self.counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0) if counts is None else counts
 
     def stats(self) -> WorkerStats:
@@ -222,8 +223,8 @@ class Worker(EventLoop):
         """Queue `job` and make sure a wake-up for the loop is on its way.
 
         Refusals raise while the job is still NEW, and the caller closes it; from QUEUED on,
-        the loop resolves it. The one window no code can close: an interrupt handled inside
-        `_take_slot`, between the semaphore's acquire and the line after it, leaks that slot.
+        the loop resolves it. An interrupt handled inside `_take_slot` may give back a slot
+        token that was never taken, but never loses one (see `Slots`).
         """
         state = self.state
         if state is not _RUNNING_LOOP:
@@ -278,18 +279,23 @@ class Worker(EventLoop):
             deadline = job.deadline  # one timeout for the wait and the run
         else:
             deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        job.slot = slots  # claimed first: see Slots
         while True:
             left = _SLOT_RECHECK if deadline is None else deadline - time.monotonic()
-            if slots.acquire(timeout=min(max(left, 0.0), _SLOT_RECHECK)):
-                break
+            try:
+                slots.get(timeout=min(max(left, 0.0), _SLOT_RECHECK))
+                return
+            except Empty:
+                pass
             if not self.is_running():
+                job.slot = None
                 raise self._refusal()
             if deadline is not None and left <= _SLOT_RECHECK:
+                job.slot = None
                 raise TimeoutError(
                     f"no in-flight slot freed up within the {job.timeout} s timeout "
                     "(max_in_flight is reached); raise max_in_flight or the timeout"
                 )
-        job.slot = slots
 
     def post(self, callback: Callable[..., object], *args: Any) -> None:
         """Run `callback(*args)` on the loop thread soon; nothing if the loop has closed
