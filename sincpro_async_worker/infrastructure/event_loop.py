@@ -28,7 +28,7 @@ from .checks import (
 )
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
 
-__all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
+__all__ = ["INTERRUPT_TRIES", "EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
@@ -40,6 +40,9 @@ _INTERRUPTED_START_TIMEOUT = 2.0  # ... once an interrupt cut Thread.start() sho
 CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
 _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
 _DRAIN_ROUNDS = 5  # rounds of cancelling what the drain finds, before the loop closes
+#: Interrupts in a row that library code which must not be cut short (finishing a start,
+#: letting go of a job) carries on through; Ctrl-C held down ends it after that many.
+INTERRUPT_TRIES = 100
 
 
 def default_loop_factory() -> asyncio.AbstractEventLoop:
@@ -67,7 +70,7 @@ _new_uvloop = _find_uvloop()
 def _wait(event: threading.Event, timeout: float, interrupts: list[BaseException]) -> bool:
     """`event.wait(timeout)`, collecting the interrupts that land meanwhile, not leaving."""
     deadline = time.monotonic() + timeout
-    for _ in range(100):  # Ctrl-C held down: give up waiting, not the bound
+    for _ in range(INTERRUPT_TRIES):
         try:
             return event.wait(max(deadline - time.monotonic(), 0.0))
         except BaseException as exc:
@@ -370,6 +373,7 @@ class EventLoop:
     async def _drain(self, timeout: float | None, grace: float | None) -> None:
         try:
             pending = await self._settle(timeout)
+            me = asyncio.current_task()
             seen: set[asyncio.Task[Any]] = set()
             # Rounds: a submission that raced the drain, or a task that a cancelled one
             # started, is a task the last round did not cancel; left, the closing loop
@@ -392,7 +396,6 @@ class EventLoop:
                         " and ignored its cancellation" if task in stubborn else "",
                     )
                 self._take_backlog()
-                me = asyncio.current_task()
                 pending = {t for t in asyncio.all_tasks() if t is not me and t not in seen}
         finally:
             asyncio.get_running_loop().stop()

@@ -199,8 +199,6 @@ class Job(TimedCoroutine[Any]):
 
     def counter(self, error: BaseException | None) -> str:
         """The counter its outcome goes to."""
-        if error is None and self.reason is None:
-            return "succeeded"
         if self.reason is _TIMEOUT:
             return "timed_out"
         if self.reason is _CANCEL or isinstance(error, _Cancelled):

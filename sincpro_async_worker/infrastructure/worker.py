@@ -29,7 +29,7 @@ from .checks import (
     discard,
     reused_error,
 )
-from .event_loop import EventLoop, LoopFactory, LoopState
+from .event_loop import INTERRUPT_TRIES, EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Slots, Spawn, Stage, new_task
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
 
@@ -38,7 +38,6 @@ __all__ = ["Worker", "WorkerStats", "snapshot"]
 T = TypeVar("T")
 
 _SLOT_RECHECK = 0.5  # how often a caller waiting for an in-flight slot checks the worker
-_ABANDON_TRIES = 100  # interrupts in a row that may cut off the letting go of a job
 #: Jobs made tasks per loop callback. The loop runs those before it takes the next batch,
 #: so a burst never has more than this many tasks made and not yet run for the collector
 #: to scan.
@@ -209,7 +208,7 @@ class Worker(EventLoop):
         """Its submitter leaves with an exception: close `job` if it was never queued, else
         post `callback(*args)` for it. A second interrupt meanwhile (Ctrl-C pressed twice)
         must not leave that undone: it is tried again."""
-        for _ in range(_ABANDON_TRIES):
+        for _ in range(INTERRUPT_TRIES):
             try:
                 if job.stage is _NEW:
                     self._release(job)
