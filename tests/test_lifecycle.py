@@ -595,11 +595,7 @@ def test_stats_return_to_zero_in_flight_after_a_burst_of_mixed_work() -> None:
 def test_with_an_in_flight_bound_the_timeout_covers_the_wait_for_a_slot() -> None:
     configure(max_in_flight=1)
     release = threading.Event()
-
-    async def hold_the_slot() -> None:
-        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
-
-    holder = run_async_task(hold_the_slot(), fire_and_forget=True)
+    holder = run_async_task(held_until(release), fire_and_forget=True)
     try:
         with pytest.raises(TimeoutError, match="no in-flight slot freed up"):
             run_async_task(asyncio.sleep(0), timeout=0.2)
