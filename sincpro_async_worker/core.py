@@ -61,7 +61,7 @@ def run_async_task(
     it. Bad input is a `TypeError`/`ValueError`, and nothing is scheduled.
     """
     coro = as_coroutine(task, "run_async_task")
-    seconds = check_timeout(timeout, coro)
+    seconds = None if timeout is None else check_timeout(timeout, coro)
     flag: object = fire_and_forget  # as typed, it could be nothing but a bool
     if flag is True or (flag is not False and check_flag(flag, coro)):
         return runtime.spawn(coro, seconds)

@@ -169,34 +169,39 @@ def check_context(context: object, coro: object = None) -> contextvars.Context |
     )
 
 
-def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
-    """Return `task` as a coroutine to run, or raise an error that says what to pass."""
-    if type(task) is types.CoroutineType:
-        state = _started(task)
-        if state is not None:
-            raise reused_error(task, state)
-        return task
+if sys.version_info >= (3, 11):
+
+    def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
+        """Return `task` as a coroutine to run, or raise an error that says what to pass."""
+        if type(task) is types.CoroutineType:
+            # A finished one is left to `finished_coroutine_error`: `cr_frame` would tell
+            # it, but reading it builds a frame object that then lives as long as the task.
+            if task.cr_running or task.cr_suspended:
+                raise reused_error(task, "started")
+            return task
+        return _as_coroutine(task, api)
+
+else:  # a coroutine has a frame object until it finishes, at instruction -1 until it runs
+
+    def as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
+        """Return `task` as a coroutine to run, or raise an error that says what to pass."""
+        if type(task) is types.CoroutineType:
+            frame = task.cr_frame
+            if frame is None:
+                raise reused_error(task, "finished or been closed")
+            if frame.f_lasti >= 0:
+                raise reused_error(task, "started")
+            return task
+        return _as_coroutine(task, api)
+
+
+def _as_coroutine(task: Awaitable[T], api: str) -> Coroutine[Any, Any, T]:
+    """Any awaitable but a native coroutine."""
     if inspect.iscoroutine(task):
         return cast("Coroutine[Any, Any, T]", task)
     if inspect.isawaitable(task):
         return named(_await(task), type(task))  # not `_await`, in logs and errors
     raise _not_awaitable(task, api)
-
-
-if sys.version_info >= (3, 11):
-
-    def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
-        # A finished one is left to `finished_coroutine_error`: `cr_frame` would tell it, but
-        # reading it builds a frame object that then lives as long as the task.
-        return "started" if coro.cr_running or coro.cr_suspended else None
-
-else:  # a coroutine has a frame object until it finishes, at instruction -1 until it runs
-
-    def _started(coro: types.CoroutineType[Any, Any, Any]) -> str | None:
-        frame = coro.cr_frame
-        if frame is None:
-            return "finished or been closed"
-        return "started" if frame.f_lasti >= 0 else None
 
 
 def finished_coroutine_error(coro: object, exc: BaseException) -> BaseException:

@@ -186,7 +186,9 @@ class Job(TimedCoroutine[Any]):
         self.worker.pending.discard(self)
         if self.slot is not None:
             self.release_slot()
-        self.deliver(result, error)
+        counter = "succeeded" if error is None and self.reason is None else self.counter(error)
+        self.worker.counts[counter] += 1  # first: whoever the outcome wakes may read stats()
+        self.deliver(result, error, counter)
 
     def release_slot(self) -> None:
         slot = self.slot
@@ -194,7 +196,8 @@ class Job(TimedCoroutine[Any]):
             self.slot = None
             slot.give_back()
 
-    def deliver(self, result: Any, error: BaseException | None) -> None:
+    def deliver(self, result: Any, error: BaseException | None, counter: str) -> None:
+        """Hand the outcome over, counted already under `counter`."""
         raise NotImplementedError
 
     def counter(self, error: BaseException | None) -> str:
@@ -227,8 +230,7 @@ class Call(Job):
         self.outcome: Any = None
         self.error: BaseException | None = None
 
-    def deliver(self, result: Any, error: BaseException | None) -> None:
-        self.worker.counts[self.counter(error)] += 1  # first: its caller may read stats()
+    def deliver(self, result: Any, error: BaseException | None, counter: str) -> None:
         self.outcome, self.error = result, error
         self.done.release()
 
@@ -274,19 +276,17 @@ class Spawn(Job):
         if self.stage is not _DONE:
             self.worker.post(self.cancel, _CANCEL)
 
-    def deliver(self, result: Any, error: BaseException | None) -> None:
+    def deliver(self, result: Any, error: BaseException | None, counter: str) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        future, counts = self.future, self.worker.counts
-        if isinstance(error, _Cancelled):
-            counts["cancelled"] += 1
+        future = self.future
+        if isinstance(error, _Cancelled):  # counted as cancelled
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
             return
-        counter = self.counter(error)
-        counts[counter] += 1  # first: whoever the future wakes may read stats()
         # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
         watch = error is not None and not isinstance(error, WorkerNotRunningError)
         if not future.settle(result, error, coroutine_name(self.coro) if watch else None):
-            counts[counter] -= 1  # its owner cancelled it first, and saw that
+            counts = self.worker.counts  # its owner cancelled it first, and saw that
+            counts[counter] -= 1
             counts["cancelled"] += 1

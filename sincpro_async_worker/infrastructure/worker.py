@@ -239,9 +239,11 @@ class Worker(EventLoop):
         self._queue.append(job)
         if not self._wakeup_pending:
             self._wakeup_pending = True
+            loop = self._loop  # set by start(), before the state said RUNNING
+            assert loop is not None
             try:
-                self.loop.call_soon_threadsafe(self.run_queued)
-            except (RuntimeError, WorkerNotRunningError):  # closed meanwhile: refused below
+                loop.call_soon_threadsafe(self.run_queued)
+            except RuntimeError:  # closed meanwhile: refused below
                 self._wakeup_pending = False
             except BaseException:  # an interrupt: the next submission must post it again
                 self._wakeup_pending = False
