@@ -249,22 +249,17 @@ def _outside_this_module() -> int:
 def _aio(kind: str, func: Any, timeout: float | None) -> Any:
     """The `.aio` twin of `func`: its signature, name and docstring, for frameworks that
     read them (a FastAPI route, say); a coroutine function where `func` is one."""
-    twin: Any
-    if kind == "iterate":
 
-        def twin(*args: Any, **kwargs: Any) -> Any:
-            return aio_iterate(func, timeout, *args, **kwargs)
+    def iterate(*args: Any, **kwargs: Any) -> Any:
+        return aio_iterate(func, timeout, *args, **kwargs)
 
-    elif kind == "context":
+    def enter(*args: Any, **kwargs: Any) -> Any:
+        return AioContext(func(*args, **kwargs), timeout)
 
-        def twin(*args: Any, **kwargs: Any) -> Any:
-            return AioContext(func(*args, **kwargs), timeout)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await on_worker(func(*args, **kwargs), timeout, None)
 
-    else:
-
-        async def twin(*args: Any, **kwargs: Any) -> Any:
-            return await on_worker(func(*args, **kwargs), timeout, None)
-
+    twin: Any = iterate if kind == "iterate" else enter if kind == "context" else call
     functools.update_wrapper(twin, func)
     # For the error a twin passed uncalled gets (see checks._not_awaitable).
     twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"
@@ -332,7 +327,7 @@ class _Surrogate(_LooksSync, wrapt.CallableObjectProxy[Any]):
 
 class _BoundBridge(_LooksSync, wrapt.BoundFunctionWrapper[..., Any]):
     @property
-    def _self_kind(self) -> str:  # type: ignore[override]
+    def _self_kind(self) -> str:  # type: ignore[override]  # pyright: ignore[reportIncompatibleVariableOverride]
         return str(self._self_parent._self_kind)
 
     @property
@@ -352,7 +347,7 @@ class _BoundBridge(_LooksSync, wrapt.BoundFunctionWrapper[..., Any]):
         bound_to = self._self_owner if self._self_instance is None else self._self_instance
         return getattr, (bound_to, self.__name__)
 
-    __copy__ = __deepcopy__ = None  # type: ignore[assignment]
+    __copy__ = __deepcopy__ = None  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
 
 class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
@@ -380,9 +375,9 @@ class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
     def __reduce_ex__(self, protocol: SupportsIndex) -> str:
         return str(self.__qualname__)
 
-    __copy__ = __deepcopy__ = None  # type: ignore[assignment]
+    __copy__ = __deepcopy__ = None  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
 
 # A class body cannot define `__annotations__` (it is the class's own): set it afterwards.
 for _cls in (_Surrogate, _BoundBridge, _Bridge):
-    _cls.__annotations__ = property(_LooksSync._annotations)  # type: ignore[assignment]
+    _cls.__annotations__ = property(_LooksSync._annotations)  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]

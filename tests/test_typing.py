@@ -169,6 +169,15 @@ def test_the_accepted_cases_pass_pyright_strict() -> None:
 
 
 @pytest.mark.timeout(180)
+def test_a_bare_pyright_finds_no_error_in_the_project() -> None:
+    # What a contributor's editor shows: the package and the accepted cases, configured by
+    # pyproject.toml, with `# type: ignore` comments disregarded.
+    report = pyright()
+    assert report["summary"]["filesAnalyzed"] > len(accepted_files()), report["summary"]
+    assert report["generalDiagnostics"] == [], describe(report["generalDiagnostics"])
+
+
+@pytest.mark.timeout(180)
 def test_pyright_verifytypes_finds_every_public_symbol_fully_typed() -> None:
     completeness = pyright("--verifytypes", "sincpro_async_worker")["typeCompleteness"]
     assert completeness.get("pyTypedPath"), "pyright did not find the installed package"

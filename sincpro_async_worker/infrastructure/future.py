@@ -70,7 +70,7 @@ class TaskFuture(concurrent.futures.Future[T]):
     # The stock methods, wait() and as_completed() reach the condition, the waiters and the
     # callbacks only through these (tests/test_future.py fails if a Python changes that).
     @property
-    def _condition(self) -> threading.Condition:  # type: ignore[override]
+    def _condition(self) -> threading.Condition:  # type: ignore[override]  # pyright: ignore[reportIncompatibleVariableOverride]
         cond = self._cond
         if cond is None:
             with _lock:
@@ -79,8 +79,8 @@ class TaskFuture(concurrent.futures.Future[T]):
                     cond = self._cond = threading.Condition()
         return cond
 
-    @property
-    def _waiters(self) -> list[Any]:  # type: ignore[override]  # only read under _condition
+    @property  # only read under _condition
+    def _waiters(self) -> list[Any]:  # type: ignore[override]  # pyright: ignore[reportIncompatibleVariableOverride]
         if self._waiter_list is None:
             self._waiter_list = []
         return self._waiter_list

@@ -166,7 +166,7 @@ class TimedCoroutine(collections.abc.Coroutine[Any, Any, T]):
     # attribute reads, which made every job's own reads slower (about 10% of a call).
     # asyncio falls back on `__name__`: a class cannot give instances a `__qualname__`.
     @property
-    def __name__(self) -> str:
+    def __name__(self) -> str:  # pyright: ignore[reportIncompatibleVariableOverride]
         return coroutine_name(self.coro)
 
     @property
