@@ -127,6 +127,43 @@ def test_the_same_coroutine_submitted_twice_before_it_starts_runs_once() -> None
     assert steps == [0, 1, 2]
 
 
+@pytest.mark.parametrize("between", [0, 150], ids=["side by side", "150 jobs apart"])
+def test_a_coroutine_submitted_twice_runs_for_the_first_submitter_only(between: int) -> None:
+    # Bug: with a batch of jobs between them (the loop takes 100 at a time), both were run,
+    # and the second submission's timeout cancelled the first submitter's task.
+    events: list[str] = []
+    gate = asyncio.Event()
+
+    async def work() -> str:
+        events.append("start")
+        await gate.wait()
+        events.append("end")
+        return "done"
+
+    async def noop() -> None:
+        pass
+
+    async def open_gate() -> None:
+        gate.set()
+
+    coro = work()
+    hold = hold_the_loop()  # everything below waits in the queue
+    try:
+        first = run_async_task(coro, timeout=10, fire_and_forget=True)
+        fillers = [run_async_task(noop(), fire_and_forget=True) for _ in range(between)]
+        second = run_async_task(coro, timeout=0.01, fire_and_forget=True)
+        # The second refused first, or its timeout ran out: only then may the first end.
+        fillers.append(run_async_task(open_gate(), fire_and_forget=True))
+    finally:
+        hold.set()
+    with pytest.raises(RuntimeError, match=r"work\(\) has already been submitted once"):
+        second.result(10)
+    concurrent.futures.wait(fillers, timeout=10)
+    assert first.result(10) == "done"
+    assert events == ["start", "end"]
+    assert stats().failed == 1
+
+
 @pytest.mark.parametrize("bad", [42, "text", None, [double]], ids=repr)
 def test_non_awaitables_are_a_type_error_naming_what_was_received(bad: object) -> None:
     with pytest.raises(TypeError, match=type(bad).__qualname__):

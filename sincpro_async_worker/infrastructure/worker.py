@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, 
 from contextvars import Context
 from dataclasses import dataclass, fields
 from queue import Empty
+from types import CoroutineType
 from typing import Any, TypeVar, final
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
@@ -314,8 +315,9 @@ class Worker(EventLoop):
             # A drain takes them all: each becomes a task it can wait for, or cancel and name.
             draining = self.state is not _RUNNING_LOOP
             batch = len(queue) if draining else min(len(queue), _BATCH)
-            # The ids of this batch's coroutines: one submitted twice before its first step
-            # is refused the second time, not driven by two tasks at once.
+            # A coroutine submitted twice before its first step is refused the second time,
+            # not driven by two tasks at once: found by its id within a batch, and by its
+            # state in a later one (the first task has started it by then).
             taken: set[int] | None = set() if batch > 1 else None
             for _ in range(batch):
                 try:
@@ -326,11 +328,14 @@ class Worker(EventLoop):
                 if job.unwanted():  # cancelled, or timed out, before it started
                     job.settle_unstarted()
                     continue
+                coro = job.coro
+                if (taken is not None and id(coro) in taken) or (
+                    type(coro) is CoroutineType and (coro.cr_await is not None or coro.cr_running)
+                ):
+                    job.settle(None, reused_error(coro, "been submitted once"))
+                    continue
                 if taken is not None:
-                    if id(job.coro) in taken:
-                        job.settle(None, reused_error(job.coro, "been submitted once"))
-                        continue
-                    taken.add(id(job.coro))
+                    taken.add(id(coro))
                 job.stage = _RUNNING
                 pending.add(job)
                 task = new_task(job, loop)
