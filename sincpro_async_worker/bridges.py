@@ -33,6 +33,7 @@ from .infrastructure.checks import (
     named,
     shown,
 )
+from .infrastructure.event_loop import CANCEL_GRACE
 
 __all__ = ["AioContext", "SyncContext", "aio_iterate", "on_worker", "sync_context", "sync_iter"]
 
@@ -65,33 +66,32 @@ def sync_iter(
 
 def _iterate(agen: AsyncIterator[T], timeout: float | None) -> Generator[T, None, None]:
     context = copy_context()
-    stepped = False
+    iteration = _Iteration(agen)
     try:
         while True:
-            item = runtime.call(_step(agen, stepped), timeout, context)
+            item = runtime.call(iteration.next(), timeout, context)
             if item is _EXHAUSTED:
                 return
-            stepped = True
             yield item
     except GeneratorExit:  # left early: an error in the generator's own cleanup is the news
-        _close_on_loop(agen, context, timeout)
+        _close_on_loop(iteration, context, timeout)
         raise
     except BaseException:  # a step failed: its error is the news, not a failure to close
         try:
-            _close_on_loop(agen, context, timeout)
+            _close_on_loop(iteration, context, timeout)
         except Exception:
             logger.debug("Could not close %r after a failed step", agen, exc_info=True)
         raise
 
 
-def _close_on_loop(agen: AsyncIterator[Any], context: Context, timeout: float | None) -> None:
+def _close_on_loop(iteration: _Iteration, context: Context, timeout: float | None) -> None:
     worker = runtime.existing_worker()
-    if not hasattr(agen, "aclose") or worker is None or not worker.is_running():
+    if not hasattr(iteration.agen, "aclose") or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
     if runtime.on_worker_thread():  # garbage collected there: nobody may wait; it runs soon
-        runtime.spawn(_closing(agen), timeout, context).add_done_callback(_closed)
+        runtime.spawn(iteration.closing(), timeout, context).add_done_callback(_closed)
     else:
-        runtime.call(_closing(agen), timeout, context)
+        runtime.call(iteration.closing(), timeout, context)
 
 
 def _closed(closing: concurrent.futures.Future[None]) -> None:
@@ -101,30 +101,53 @@ def _closed(closing: concurrent.futures.Future[None]) -> None:
         logger.debug("Closing an async generator failed", exc_info=failure)
 
 
-async def _aclose(agen: Any) -> None:
-    await agen.aclose()
+class _Iteration:
+    """One iteration of an async iterator, step by step on the worker loop, and what that
+    loop knows of it (and alone writes): whether a step has returned an item, and the step
+    running now."""
 
+    __slots__ = ("agen", "step", "stepped")
 
-def _step(agen: AsyncIterator[T], stepped: bool) -> Coroutine[Any, Any, T]:
-    return named(_next(agen, stepped), agen)
+    def __init__(self, agen: AsyncIterator[Any]) -> None:
+        self.agen: Any = agen  # an async generator has `aclose()`, an iterator may not
+        self.stepped = False
+        self.step: asyncio.Task[Any] | None = None
 
+    def next(self) -> Coroutine[Any, Any, Any]:
+        return named(self._next(), self.agen)
 
-def _closing(agen: AsyncIterator[Any]) -> Coroutine[Any, Any, None]:
-    return named(_aclose(agen), agen, ".aclose")
+    def closing(self) -> Coroutine[Any, Any, None]:
+        return named(self._aclose(), self.agen, ".aclose")
 
+    async def _next(self) -> Any:
+        agen = self.agen
+        if self.stepped and getattr(agen, "ag_frame", _EXHAUSTED) is None:
+            # Finished, yet we never saw it end: shutdown() finalised it. Ending quietly
+            # would pass a cut-short iteration off as a complete one.
+            raise WorkerNotRunningError(
+                f"the async generator {getattr(agen, '__qualname__', agen)} was closed when "
+                "the worker shut down in the middle of iterating it; iterate it again from "
+                "the start"
+            )
+        self.step = asyncio.current_task()
+        try:  # ending is no failure: report it with a sentinel, not StopAsyncIteration
+            item = await agen.__anext__()
+        except StopAsyncIteration:
+            return _EXHAUSTED
+        finally:
+            self.step = None
+        self.stepped = True
+        return item
 
-async def _next(agen: AsyncIterator[T], stepped: bool) -> T:
-    if stepped and getattr(agen, "ag_frame", _EXHAUSTED) is None:
-        # Finished, yet we never saw it end: shutdown() finalised it. Ending quietly would
-        # pass a cut-short iteration off as a complete one.
-        raise WorkerNotRunningError(
-            f"the async generator {getattr(agen, '__qualname__', agen)} was closed when the "
-            "worker shut down in the middle of iterating it; iterate it again from the start"
-        )
-    try:  # ending is no failure: report it with a sentinel, not StopAsyncIteration
-        return await agen.__anext__()
-    except StopAsyncIteration:
-        return _EXHAUSTED  # type: ignore[no-any-return]
+    async def _aclose(self) -> None:
+        step = self.step
+        if step is not None:
+            # Left while a step runs (its caller was cancelled, or interrupted, and the
+            # cancellation it posted may not have arrived): the generator refuses to close
+            # until that step has ended.
+            step.cancel()
+            await asyncio.wait((step,), timeout=CANCEL_GRACE)
+        await self.agen.aclose()
 
 
 def sync_context(
@@ -164,18 +187,16 @@ async def aio_iterate(
     func: Callable[..., AsyncIterator[T]], timeout: float | None, /, *args: Any, **kwargs: Any
 ) -> AsyncIterator[T]:
     """The async generator `func(*args, **kwargs)`, stepped on the worker loop."""
-    agen = func(*args, **kwargs)
+    iteration = _Iteration(func(*args, **kwargs))
     context = copy_context()
-    stepped = False
     try:
         while True:
-            item = await on_worker(_step(agen, stepped), timeout, context)
+            item = await on_worker(iteration.next(), timeout, context)
             if item is _EXHAUSTED:
                 return
-            stepped = True
             yield item
     finally:
-        await on_worker(_closing(agen), timeout, context)
+        await on_worker(iteration.closing(), timeout, context)
 
 
 class _ContextBridge(Generic[T]):

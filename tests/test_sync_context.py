@@ -28,11 +28,14 @@ from sincpro_async_worker import (
     configure,
     run_async_task,
     shutdown,
+    stats,
     sync_bridge,
     sync_context,
     sync_iter,
 )
 from sincpro_async_worker.infrastructure import runtime
+
+from .conftest import hold_the_loop
 
 WORKER_THREAD = "sincpro-async-worker"
 CHUNK = b"0123456789abcdef" * 64  # 1 KiB per chunk of the chunked encoding
@@ -333,6 +336,51 @@ def test_leaving_async_for_over_aio_early_closes_the_generator_on_the_worker_loo
     assert asyncio.run(main()) == [10, 9, 8]
     assert journal.events == [("started", 10), ("closed", 10)]
     assert journal.threads == {WORKER_THREAD}
+
+
+def test_cancelling_async_for_over_aio_mid_step_cancels_it_and_closes_the_generator() -> None:
+    # Bug: the close could reach the loop before the step's cancellation did, and the caller
+    # got RuntimeError("aclose(): asynchronous generator is already running").
+    waiting = threading.Event()
+    closed: list[str] = []
+
+    @sync_bridge
+    async def stream() -> AsyncIterator[int]:
+        try:
+            yield 1
+            waiting.set()
+            await asyncio.Event().wait()  # never set: the step waits until it is cancelled
+            yield 2
+        finally:
+            closed.append("closed")
+
+    async def consume() -> None:
+        async for _ in stream.aio():
+            pass
+
+    async def noop() -> None:
+        pass
+
+    async def main() -> None:
+        consumer = asyncio.create_task(consume())
+        assert await asyncio.to_thread(waiting.wait, 10)  # the second step is on the loop
+        hold = await asyncio.to_thread(hold_the_loop)
+        try:
+            run_async_task(noop(), fire_and_forget=True)  # a wake-up of the loop is pending
+            queued = stats().submitted
+            consumer.cancel()  # its cancellation of the step is posted behind that wake-up
+            deadline = asyncio.get_running_loop().time() + 10
+            while stats().submitted == queued:  # until the consumer has queued the close
+                assert asyncio.get_running_loop().time() < deadline, "no close was queued"
+                await asyncio.sleep(0.001)
+        finally:
+            hold.set()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+
+    asyncio.run(main())
+    assert closed == ["closed"]
+    assert stats().running == 0
 
 
 async def not_a_context_manager() -> int:
