@@ -7,6 +7,7 @@ import contextvars
 import inspect
 import threading
 import warnings
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,6 +17,7 @@ from sincpro_async_worker import (
     run_async_task,
     shutdown,
     stats,
+    sync_bridge,
 )
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
@@ -82,6 +84,19 @@ def test_blocking_call_from_the_loop_thread_raises_at_once_with_the_fix() -> Non
         run_async_task(outer(), timeout=10)
     assert isinstance(info.value, RuntimeError)
     assert run_async_task(asyncio.sleep(0, "alive")) == "alive"
+
+
+def test_a_blocking_bridge_called_on_the_loop_thread_names_each_kind_of_twin() -> None:
+    # Bug: the fix offered was `await func.aio(...)` only, which a generator's twin refuses.
+    @sync_bridge
+    async def pages() -> AsyncIterator[int]:
+        yield 1
+
+    async def handler() -> list[int]:
+        return list(pages())
+
+    with pytest.raises(DeadlockError, match=r"pages\(\).*`async for` / `async with`"):
+        run_async_task(handler(), timeout=10)
 
 
 def test_fire_and_forget_from_the_loop_thread_is_allowed() -> None:

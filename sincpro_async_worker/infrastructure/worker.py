@@ -189,8 +189,9 @@ class Worker(EventLoop):
             raise DeadlockError(
                 f"a blocking call of {name}() was made from the worker loop's own thread, "
                 "where it would wait forever for itself; inside a coroutine, await the "
-                "coroutine directly (for a decorated function: `await func.aio(...)`), or use "
-                "fire-and-forget and do not wait for its future there"
+                "coroutine directly (for a decorated function, its twin: `await f.aio(...)`, "
+                "or `async for` / `async with` over `f.aio(...)` for a generator or a context "
+                "manager), or use fire-and-forget and do not wait for its future there"
             )
         job = Call(coro, self, timeout, context)
         try:
