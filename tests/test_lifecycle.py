@@ -892,6 +892,34 @@ def test_the_exit_warning_names_the_grace_period_that_was_configured() -> None:
     ]
 
 
+def test_an_exit_with_the_loop_blocked_takes_the_grace_period_and_a_few_seconds() -> None:
+    # Bug: nothing can be cancelled while a step blocks the loop, yet the exit waited 8 s
+    # past the grace period (13 s by default, past `docker stop`'s 10 s).
+    started = time.monotonic()
+    result = run_python(
+        """
+        import asyncio, threading, time
+        from sincpro_async_worker import configure, run_async_task
+
+        configure(exit_grace_period=0.5)
+        blocking = threading.Event()
+
+        async def stuck():
+            blocking.set()
+            time.sleep(60)  # a sync driver call, say: the loop is held until the exit
+
+        run_async_task(stuck(), fire_and_forget=True)
+        assert blocking.wait(10)
+        """
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "leaving it behind (stuck has been running one step for" in result.stderr
+    # 0.5 s of grace, a second for the wait to give up, two for the cancelled tasks'
+    # cleanup and the close; the rest is the interpreter's start and a loaded machine.
+    assert elapsed < 0.5 + 1 + 2 + 2.5, (elapsed, result.stderr)
+
+
 @pytest.mark.parametrize("keeps_the_future", [True, False], ids=["future-kept", "future-dropped"])
 def test_a_task_that_ignores_cancellation_at_exit_is_reported_once(keeps_the_future: bool) -> None:
     # One line, from the library. Not also asyncio's "Task was destroyed but it is

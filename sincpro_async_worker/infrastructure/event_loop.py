@@ -39,6 +39,7 @@ _START_TIMEOUT = 30.0  # how long start() waits for the loop to run
 _INTERRUPTED_START_TIMEOUT = 2.0  # ... once an interrupt cut Thread.start() short
 CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
 _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
+_EXIT_CLOSE = 1.0  # ... at interpreter exit, where a daemon thread left behind costs nothing
 _DRAIN_ROUNDS = 5  # rounds of cancelling what the drain finds, before the loop closes
 #: Interrupts in a row that library code which must not be cut short (finishing a start,
 #: letting go of a job) carries on through; Ctrl-C held down ends it after that many.
@@ -177,13 +178,16 @@ class EventLoop:
         """Whether the caller runs on this loop's thread, while it runs or drains."""
         return threading.get_ident() == self.thread_id and self.state is not LoopState.STOPPED
 
-    def shutdown(self, timeout: float | None = 5.0, *, grace: float | None = None) -> None:
+    def shutdown(
+        self, timeout: float | None = 5.0, *, grace: float | None = None, exiting: bool = False
+    ) -> None:
         """Drain, cancel, close and join, in that order. Idempotent.
 
         Tasks get up to `timeout` s (`None`: no limit); the rest are cancelled, get one more
         second for their cleanup, and are logged by name at WARNING (naming `grace` as the
         grace period, if given: at exit, part of it was spent earlier). A call made while
-        another drains waits for it, within its own `timeout`.
+        another drains waits for it, within its own `timeout`. While the process is
+        `exiting`, a loop that does not stop is left behind a second after that cleanup.
         """
         self.refuse_loop_thread("shutdown()")
         timeout = check_timeout(timeout)  # before anything stops: never fail half-way
@@ -202,7 +206,9 @@ class EventLoop:
                 except RuntimeError:  # closed: the thread is on its way out already
                     pass
         # The drain's own bound; a second caller waits for it within its timeout only.
-        margin = 2 * CANCEL_GRACE + _JOIN_TIMEOUT if first else CANCEL_GRACE
+        margin = CANCEL_GRACE
+        if first:
+            margin += CANCEL_GRACE + _JOIN_TIMEOUT if not exiting else _EXIT_CLOSE
         limit = None if timeout is None else min(timeout + margin, threading.TIMEOUT_MAX)
         if not stopped.wait(limit):
             if first:

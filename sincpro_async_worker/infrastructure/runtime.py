@@ -164,7 +164,9 @@ def current_worker() -> Worker:
         return worker
 
 
-def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None:
+def shutdown(
+    timeout: float | None = 5.0, *, grace: float | None = None, exiting: bool = False
+) -> None:
     """Stop the process-wide worker gracefully (see `EventLoop.shutdown`); the next call
     starts a fresh one. A second `shutdown()` waits for the first, within its timeout."""
     global _worker, _closing
@@ -180,7 +182,7 @@ def shutdown(timeout: float | None = 5.0, *, grace: float | None = None) -> None
         _closing, _worker = worker, None  # in this order: stats() always finds one
     try:
         # Not under the lock: work being drained may call into the library meanwhile.
-        worker.shutdown(timeout, grace=grace)
+        worker.shutdown(timeout, grace=grace, exiting=exiting)
         logger.debug("Stopped the sincpro_async_worker event loop thread")
     finally:
         if first or worker.state is LoopState.STOPPED:
@@ -260,7 +262,7 @@ def _shutdown_at_exit() -> None:
     global _exited
     grace = _settings.exit_grace_period
     try:
-        shutdown(max(grace - _grace_spent, 0.0), grace=grace)
+        shutdown(max(grace - _grace_spent, 0.0), grace=grace, exiting=True)
     finally:
         _exited = True
 
