@@ -219,13 +219,18 @@ def _kind(func: Any, api: str) -> str:
     )
 
 
+def _runner(kind: str) -> Callable[[Any, float | None], Any]:
+    """What runs the coroutine (or the generator, or the context manager) a call makes."""
+    runners: dict[str, Callable[[Any, float | None], Any]]
+    runners = {"spawn": runtime.spawn, "iterate": _iterate, "context": sync_context}
+    return runners.get(kind, runtime.call)
+
+
 def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     if kind == "spawn":
         spawn = runtime.spawn
         return lambda wrapped, instance, args, kwargs: spawn(wrapped(*args, **kwargs), timeout)
-    blocking: Callable[..., Any] = (
-        _iterate if kind == "iterate" else sync_context if kind == "context" else runtime.call
-    )
+    blocking = _runner(kind)
     warned: list[bool] = []  # warn once per decorated function
 
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -358,13 +363,20 @@ class _Bridge(_LooksSync, wrapt.FunctionWrapper[..., Any]):
         name = getattr(func, "__qualname__", None) or func.__func__.__qualname__
         super().__init__(func, _caller(kind, timeout, name))
         self._self_kind, self._self_timeout = kind, timeout
+        # What a call needs, in one attribute: each read of a proxy's attribute is a slow
+        # one (about 0.12 us), through wrapt's `__getattr__` hook.
+        self._self_call = (func, _runner(kind), timeout, kind != "spawn")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # wrapt's own call looks `__self__` up on the function, which for a plain function
         # raises and clears an AttributeError each call (about 3 us). A method call goes
-        # through _BoundBridge, so `instance` is always None here.
-        call: Any = self._self_wrapper
-        return call(self.__wrapped__, None, args, kwargs)
+        # through _BoundBridge, so `instance` is always None here, and the wrapper is only
+        # needed for what it checks first: a blocking call on a thread that runs a loop.
+        func, run, timeout, blocks = self._self_call
+        if blocks and running_loop() is not None:
+            call: Any = self._self_wrapper
+            return call(func, None, args, kwargs)
+        return run(func(*args, **kwargs), timeout)
 
     @property
     def aio(self) -> Any:
