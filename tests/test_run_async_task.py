@@ -89,6 +89,39 @@ def test_an_exception_that_refuses_attribute_writes_still_reaches_the_caller() -
     assert stats().failed == 2
 
 
+class RefusesWithTraceback(Exception):
+    def with_traceback(self, tb: Any) -> RefusesWithTraceback:
+        raise RuntimeError("with_traceback() refused")
+
+
+class HidesItsClass(Exception):
+    @property  # type: ignore[misc]  # the point: a class that fails when asked
+    def __class__(self) -> type:  # pyright: ignore[reportIncompatibleVariableOverride]
+        raise RuntimeError("__class__ refused")
+
+
+@pytest.mark.parametrize("error", [RefusesWithTraceback, HidesItsClass], ids=lambda e: e.__name__)
+def test_an_exception_whose_own_methods_fail_still_reaches_the_caller(error: type) -> None:
+    # Bug: the library called the exception's with_traceback(), and asked its __class__
+    # (through isinstance()): user code, which raised inside the task, and the caller
+    # waited for ever.
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise error("declined")
+
+    # Types, not the exceptions, are kept: a test tool asking the second its __class__
+    # would fail too.
+    caught: list[type] = []
+    try:
+        run_async_task(fail(), timeout=10)
+    except Exception as exc:
+        caught.append(type(exc))
+    future = run_async_task(fail(), timeout=10, fire_and_forget=True)
+    caught.append(type(future.exception(10)))
+    assert caught == [error, error]
+    assert stats().failed == 2
+
+
 def test_a_cancelled_error_the_coroutine_raises_itself_is_the_cause_of_the_callers() -> None:
     async def hedged() -> None:
         inner = asyncio.ensure_future(asyncio.sleep(10))

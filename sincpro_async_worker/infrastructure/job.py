@@ -141,17 +141,20 @@ class Job(TimedCoroutine[Any]):
             error = finished_coroutine_error(self.coro, exc)
             tb = exc.__traceback__
             if error is exc and tb is not None and tb.tb_next is not None:
-                # Start the traceback at the user's coroutine: the driver adds nothing. A
-                # C call, not an assignment, which a frozen dataclass exception refuses.
-                exc.with_traceback(tb.tb_next)
-        cancelled = isinstance(error, asyncio.CancelledError)
+                # Start the traceback at the user's coroutine: the driver adds nothing.
+                # BaseException's own method: not an assignment, which a frozen dataclass
+                # exception refuses, nor an override, which may fail.
+                BaseException.with_traceback(exc, tb.tb_next)
+        # Here and below, an exception's class is its type: `isinstance()` would ask its
+        # `__class__`, which an exception may make a property, and which may fail.
+        cancelled = issubclass(type(error), asyncio.CancelledError)
         if self.reason is _TIMEOUT:
             error = self.timeout_error(None if cancelled else error)
         elif error is None or cancelled:
             cause, error = error, _Cancelled()
             error.__cause__ = cause  # a CancelledError the coroutine raised itself
         self.settle(None, error)
-        if isinstance(exc, asyncio.CancelledError):
+        if issubclass(type(exc), asyncio.CancelledError):
             return exc  # the task ends cancelled, as asyncio expects
         return StopIteration()  # the outcome has been delivered: the task ends quietly
 
@@ -204,7 +207,7 @@ class Job(TimedCoroutine[Any]):
         """The counter its outcome goes to."""
         if self.reason is _TIMEOUT:
             return "timed_out"
-        if self.reason is _CANCEL or isinstance(error, _Cancelled):
+        if self.reason is _CANCEL or issubclass(type(error), _Cancelled):
             return "cancelled"
         return "succeeded" if error is None else "failed"
 
@@ -281,11 +284,11 @@ class Spawn(Job):
             self.timer.cancel()
             self.timer = None
         future = self.future
-        if isinstance(error, _Cancelled):  # counted as cancelled
+        if issubclass(type(error), _Cancelled):  # counted as cancelled
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
             return
         # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
-        watch = error is not None and not isinstance(error, WorkerNotRunningError)
+        watch = error is not None and not issubclass(type(error), WorkerNotRunningError)
         if not future.settle(result, error, coroutine_name(self.coro) if watch else None):
             counts = self.worker.counts  # its owner cancelled it first, and saw that
             counts[counter] -= 1
