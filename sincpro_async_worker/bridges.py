@@ -89,16 +89,17 @@ def _close_on_loop(iteration: _Iteration, context: Context, timeout: float | Non
     if not hasattr(iteration.agen, "aclose") or worker is None or not worker.is_running():
         return  # no loop left: its shutdown already finalised the generator
     if runtime.on_worker_thread():  # garbage collected there: nobody may wait; it runs soon
-        runtime.spawn(iteration.closing(), timeout, context).add_done_callback(_closed)
+        runtime.spawn(iteration.closing(), timeout, context).add_done_callback(_read)
     else:
         runtime.call(iteration.closing(), timeout, context)
 
 
-def _closed(closing: concurrent.futures.Future[None]) -> None:
-    # Nobody waits for this close: its failure is no unretrieved fire-and-forget failure.
-    failure = None if closing.cancelled() else closing.exception()
+def _read(future: concurrent.futures.Future[Any]) -> None:
+    """Retrieve the outcome of a task whose caller is gone (or never waited): its failure
+    is no unretrieved fire-and-forget failure to report."""
+    failure = None if future.cancelled() else future.exception()
     if failure is not None:
-        logger.debug("Closing an async generator failed", exc_info=failure)
+        logger.debug("A task nobody waited for failed", exc_info=failure)
 
 
 class _Iteration:
@@ -180,7 +181,10 @@ async def on_worker(awaitable: Awaitable[T], timeout: float | None, context: Con
     coro = as_coroutine(awaitable, "aio")
     if runtime.on_worker_thread():
         return await (coro if timeout is None else bounded(coro, timeout))
-    return await asyncio.wrap_future(runtime.spawn(coro, timeout, context))
+    future = runtime.spawn(coro, timeout, context)
+    # A caller cancelled as the task failed never reads the failure (wrap_future does not).
+    future.add_done_callback(_read)
+    return await asyncio.wrap_future(future)
 
 
 async def aio_iterate(

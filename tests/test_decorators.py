@@ -6,10 +6,13 @@ import asyncio
 import concurrent.futures
 import copy
 import functools
+import gc
 import inspect
+import logging
 import math
 import pickle
 import threading
+import time
 import typing
 from collections.abc import AsyncIterator, Generator
 from typing import Any
@@ -318,3 +321,32 @@ def test_bound_decorated_methods_pickle_and_copy_like_bound_methods() -> None:
     assert copy.copy(Client.add)(Client(2), 2) == copy.deepcopy(Client.add)(Client(2), 2) == 4  # type: ignore[call-arg, arg-type]  # mypy limit: unbound access through the class
     assert copy.copy(Client(1).add_later)(1).result(5) == 2
     assert copy.deepcopy(Client(2).add)(2) == 4
+
+
+def test_an_aio_call_cancelled_as_its_task_fails_logs_no_unretrieved_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bug: the failure reached the future just before the caller's cancellation, nobody
+    # read it (asyncio.wrap_future does not, for a cancelled caller), and the library
+    # logged it at ERROR as a fire-and-forget failure never retrieved.
+    @sync_bridge
+    async def lookup() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("upstream failed")
+
+    async def main() -> None:
+        call = asyncio.create_task(lookup.aio())
+        await asyncio.sleep(0)  # the call is now waiting for the worker
+        deadline = time.monotonic() + 10
+        while stats().failed == 0:  # this loop held (on purpose) until the task failed
+            assert time.monotonic() < deadline, "the task did not fail"
+            time.sleep(0.001)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    caplog.set_level(logging.DEBUG, logger="sincpro_async_worker")
+    asyncio.run(main())
+    gc.collect()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert stats().failed == 1
