@@ -136,6 +136,64 @@ def test_waiting_for_idle_at_exit_waits_for_the_whole_queue() -> None:
     assert all(future.done() for future in futures)
 
 
+def test_two_waits_for_idle_at_once_do_not_wait_for_each_other() -> None:
+    # Bug: each took the other's waiting task for pending work, so both waited to their
+    # timeout, and one said "not idle" of a loop idle long before.
+    worker = Worker(asyncio.new_event_loop)
+    gate = threading.Event()
+
+    async def until_the_gate_opens() -> None:
+        while not gate.is_set():
+            await asyncio.sleep(0.001)
+
+    try:
+        future = worker.run_coroutine(until_the_gate_opens())
+        idle: list[bool] = []
+        waiters = [
+            threading.Thread(target=lambda: idle.append(worker.wait_idle(30))) for _ in range(2)
+        ]
+        for waiter in waiters:
+            waiter.start()
+        gate.set()
+        for waiter in waiters:
+            waiter.join(25)  # short of their timeout: they return once the task is done
+        assert idle == [True, True]
+        assert future.done()
+    finally:
+        worker.shutdown(10)
+
+
+def test_a_shutdown_during_the_exit_wait_for_idle_returns_when_the_work_is_done() -> None:
+    # Bug: the exit hook's wait for idle and the drain each took the other's task for
+    # pending work; shutdown() waited its whole timeout, then cancelled the exit hook's
+    # task and logged it at WARNING as if it were the application's.
+    result = run_python(
+        """
+        import asyncio, threading, time
+        from sincpro_async_worker import run_async_task, shutdown
+
+        gate = threading.Event()
+
+        async def work():
+            while not gate.is_set():
+                await asyncio.sleep(0.001)
+
+        def cleanup():  # the application's own, in a thread, as the program ends
+            time.sleep(0.2)  # the exit hook is waiting for idle by now
+            gate.set()
+            started = time.monotonic()
+            shutdown(timeout=2)  # shorter than the exit hook's wait (5 s by default)
+            print(f"{time.monotonic() - started:.1f}")
+
+        run_async_task(work(), fire_and_forget=True)
+        threading.Thread(target=cleanup).start()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert float(result.stdout) < 2  # not its whole timeout
+
+
 @pytest.mark.library_logs
 def test_shutdown_cancels_what_does_not_finish_in_time_and_logs_it_by_name(
     caplog: pytest.LogCaptureFixture,

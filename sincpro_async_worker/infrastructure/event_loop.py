@@ -111,6 +111,7 @@ class EventLoop:
         self.monitor: StepMonitor | None = None  # the step timer; None with the detector off
         self.thread_id: int | None = None
         self._reported: set[int] = set()  # ids of the tasks shutdown() logged as abandoned
+        self._waiting: set[asyncio.Task[Any]] = set()  # the library's waits for the rest
         self._drainer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -342,7 +343,7 @@ class EventLoop:
             self.monitor = StepMonitor(self._threshold)
             loop.set_task_factory(self.monitor.task_factory)
         loop.set_exception_handler(self._handle_exception)
-        self._reported = set()
+        self._reported, self._waiting = set(), set()
         return loop
 
     def _handle_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -360,26 +361,39 @@ class EventLoop:
         self._drainer = asyncio.Task(self._drain(timeout, grace), loop=asyncio.get_running_loop())
 
     async def _settle(self, timeout: float | None) -> set[asyncio.Task[Any]]:
-        """Wait for the loop's other tasks to finish, up to `timeout`; return the rest."""
+        """Wait for the loop's other tasks to finish, up to `timeout`; return the rest.
+
+        Not for each other: a `wait_idle()` and a drain at once (a `shutdown()` during the
+        exit hook's wait, say) would each wait for the other to its end.
+        """
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
+        waiting = self._waiting
+        assert me is not None
+        waiting.add(me)
         deadline = None if timeout is None else loop.time() + timeout
-        await asyncio.sleep(0)  # let submissions already queued become tasks
-        while True:
-            pending = {task for task in asyncio.all_tasks(loop) if task is not me}
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                return pending
-            if not pending:
-                if not self._take_backlog():
+        try:
+            await asyncio.sleep(0)  # let submissions already queued become tasks
+            while True:
+                pending = {task for task in asyncio.all_tasks(loop) if task not in waiting}
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
                     return pending
-                continue
-            await asyncio.wait(pending, timeout=remaining)
+                if not pending:
+                    if not self._take_backlog():
+                        return pending
+                    continue
+                await asyncio.wait(pending, timeout=remaining)
+        finally:
+            waiting.discard(me)
 
     async def _drain(self, timeout: float | None, grace: float | None) -> None:
         try:
             pending = await self._settle(timeout)
             me = asyncio.current_task()
+            waiting = self._waiting
+            for waiter in waiting:  # a wait_idle(): the loop it waits on is closing
+                waiter.cancel()
             seen: set[asyncio.Task[Any]] = set()
             # Rounds: a submission that raced the drain, or a task that a cancelled one
             # started, is a task the last round did not cancel; left, the closing loop
@@ -402,7 +416,8 @@ class EventLoop:
                         " and ignored its cancellation" if task in stubborn else "",
                     )
                 self._take_backlog()
-                pending = {t for t in asyncio.all_tasks() if t is not me and t not in seen}
+                known = seen | waiting
+                pending = {t for t in asyncio.all_tasks() if t is not me and t not in known}
         finally:
             asyncio.get_running_loop().stop()
 
