@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import logging
 from collections.abc import (
@@ -177,14 +178,40 @@ def sync_context(
 
 async def on_worker(awaitable: Awaitable[T], timeout: float | None, context: Context | None) -> T:
     """Await `awaitable` as a task on the worker loop, or directly when on that loop already;
-    cancelling the awaiting task cancels the worker's task."""
+    cancelling the awaiting task cancels the worker's task. The outcome comes back as it is
+    (`asyncio.wrap_future` would replace a `TimeoutError` with a bare copy)."""
     coro = as_coroutine(awaitable, "aio")
     if runtime.on_worker_thread():
         return await (coro if timeout is None else bounded(coro, timeout))
     future = runtime.spawn(coro, timeout, context)
-    # A caller cancelled as the task failed never reads the failure (wrap_future does not).
-    future.add_done_callback(_read)
-    return await asyncio.wrap_future(future)
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = loop.create_future()
+    future.add_done_callback(functools.partial(_send_outcome, loop, waiter))
+    try:
+        return await waiter
+    except asyncio.CancelledError:
+        future.cancel()  # nothing, once the task has its outcome
+        raise
+
+
+def _send_outcome(
+    loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[T], future: concurrent.futures.Future[T]
+) -> None:
+    try:
+        loop.call_soon_threadsafe(_copy_outcome, future, waiter)
+    except RuntimeError:  # the awaiting loop has closed: nobody awaits it any more
+        _read(future)
+
+
+def _copy_outcome(future: concurrent.futures.Future[T], waiter: asyncio.Future[T]) -> None:
+    if waiter.cancelled():  # its caller was cancelled as the task ended
+        _read(future)
+    elif future.cancelled():
+        waiter.cancel()
+    elif (error := future.exception()) is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(future.result())
 
 
 async def aio_iterate(

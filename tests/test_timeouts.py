@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,6 +54,43 @@ def test_coroutines_own_timeout_error_is_not_rewritten() -> None:
     assert info.value is own
     assert stats().failed == 1
     assert stats().timed_out == 0
+
+
+def test_aio_from_another_loop_passes_the_coroutines_own_timeout_error_untouched() -> None:
+    # Bug: asyncio.wrap_future replaced it with a bare copy, its cause gone.
+    own = TimeoutError("the upstream API timed out")
+
+    @sync_bridge(timeout=30)
+    async def upstream() -> None:
+        await asyncio.sleep(0)
+        raise own from ConnectionResetError("socket")
+
+    async def caller() -> None:
+        await upstream.aio()
+
+    with pytest.raises(TimeoutError) as info:
+        asyncio.run(caller())
+    assert info.value is own
+    assert isinstance(own.__cause__, ConnectionResetError)
+    assert "upstream" in [frame.name for frame in traceback.extract_tb(own.__traceback__)]
+    assert stats().failed == 1
+
+
+def test_aio_from_another_loop_times_out_with_the_librarys_timeout_error_and_its_cause() -> None:
+    @sync_bridge(timeout=0.05)
+    async def dawdles() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            raise OSError("cleanup failed")
+
+    async def caller() -> None:
+        await dawdles.aio()
+
+    with pytest.raises(TimeoutError, match=r"dawdles\(\) did not finish within") as info:
+        asyncio.run(caller())
+    assert isinstance(info.value.__cause__, OSError)  # a bare copy had no cause
+    assert stats().timed_out == 1
 
 
 def test_a_task_that_finishes_in_time_is_unaffected_by_its_timeout() -> None:
