@@ -1,7 +1,7 @@
 """The crossings beyond one coroutine: `sync_iter`, `sync_context`, and the `.aio` twins.
 
 Each step, enter or exit is one task on the worker loop, bounded by `timeout`; those of one
-iteration or `with` block share a context copied from the caller (on 3.10, a copy each).
+iteration or `with` block share a context copied from the caller.
 """
 
 from __future__ import annotations

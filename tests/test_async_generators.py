@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import gc
 import inspect
-import sys
 import threading
 from collections.abc import AsyncIterator, Generator
 
@@ -125,10 +124,6 @@ def test_an_exception_inside_the_generator_reaches_the_consumer() -> None:
         next(gen)
 
 
-@pytest.mark.skipif(
-    sys.version_info < (3, 11),
-    reason="Python 3.10 tasks cannot run in a given context (docs/decorators.md says so)",
-)
 def test_context_variables_set_inside_survive_between_steps() -> None:
     @sync_bridge
     async def traced() -> AsyncIterator[str]:

@@ -9,6 +9,7 @@ import decimal
 import fractions
 import gc
 import math
+import sys
 import traceback
 from collections.abc import Generator
 from typing import Any
@@ -132,7 +133,9 @@ def test_a_cancelled_error_the_coroutine_raises_itself_is_the_cause_of_the_calle
         run_async_task(hedged(), timeout=10)
     cause = caught.value.__cause__
     assert isinstance(cause, asyncio.CancelledError)
-    assert cause.args == ("upstream closed the request",)
+    # 3.10's asyncio drops a cancel message on its way up an await.
+    message = ("upstream closed the request",) if sys.version_info >= (3, 11) else ()
+    assert cause.args == message
     assert "hedged" in [f.name for f in traceback.extract_tb(cause.__traceback__)]
     assert stats().cancelled == 1
 

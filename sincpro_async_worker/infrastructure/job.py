@@ -161,6 +161,12 @@ class Job(TimedCoroutine[Any]):
     def unwanted(self) -> bool:  # a queued job cancelled (or timed out) already
         return self.reason is not None
 
+    if sys.version_info < (3, 11):
+        # A 3.10 task runs its steps in a copy of the context it was made in: each step is
+        # run in the job's own instead, which the steps of one iteration or `with` share.
+        def send(self, value: Any, _throw: tuple[Any, ...] | None = None) -> Any:
+            return self.context.run(TimedCoroutine.send, self, value, _throw)
+
     def settle_unstarted(self) -> None:
         """Settle a job cancelled (or timed out) while still queued; it never runs."""
         discard(self.coro)
