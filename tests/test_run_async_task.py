@@ -11,6 +11,7 @@ import gc
 import math
 import sys
 import traceback
+import types
 from collections.abc import Generator
 from typing import Any
 
@@ -198,6 +199,24 @@ def test_a_coroutine_submitted_twice_runs_for_the_first_submitter_only(between: 
     assert first.result(10) == "done"
     assert events == ["start", "end"]
     assert stats().failed == 1
+
+
+def test_a_generator_based_coroutine_submitted_twice_runs_for_the_first_submitter_only() -> None:
+    # Bug: two tasks drove it in turns; the first submitter silently got None.
+    @types.coroutine
+    def legacy() -> Generator[None, None, list[int]]:
+        steps = []
+        for step in range(3):
+            yield  # a bare yield, as asyncio.sleep(0) makes
+            steps.append(step)
+        return steps
+
+    coro = legacy()
+    first = run_async_task(coro, timeout=10, fire_and_forget=True)
+    second = run_async_task(coro, timeout=10, fire_and_forget=True)
+    assert first.result(10) == [0, 1, 2]
+    with pytest.raises(RuntimeError, match=r"legacy\(\) has already"):
+        second.result(10)
 
 
 @pytest.mark.parametrize("bad", [42, "text", None, [double]], ids=repr)

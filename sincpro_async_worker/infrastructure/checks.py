@@ -227,6 +227,13 @@ def reused_error(coro: object, state: str) -> RuntimeError:
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
+    given: object = awaitable  # as typed, it could not be a generator
+    if isinstance(given, types.GeneratorType):  # a @types.coroutine one, submitted twice
+        state = inspect.getgeneratorstate(given)
+        if state != inspect.GEN_CREATED:
+            raise reused_error(
+                given, "started" if state != inspect.GEN_CLOSED else "finished or been closed"
+            )
     return await awaitable
 
 
