@@ -136,6 +136,67 @@ def test_waiting_for_idle_at_exit_waits_for_the_whole_queue() -> None:
     assert all(future.done() for future in futures)
 
 
+def test_a_shutdown_cut_short_by_a_signal_leaves_no_second_worker_beside_its_drain() -> None:
+    # Bug: a SIGTERM handler's SystemExit (or a Ctrl-C) while shutdown() drained forgot
+    # the draining worker, and the next call started a second worker thread beside it.
+    result = run_python(
+        """
+        import asyncio, os, signal, sys, threading, time
+        from sincpro_async_worker import WorkerNotRunningError, run_async_task, shutdown
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        gate = threading.Event()
+
+        async def slow():
+            while not gate.is_set():
+                await asyncio.sleep(0.001)
+
+        run_async_task(slow(), fire_and_forget=True)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        try:
+            shutdown(timeout=30)  # drains: slow() does not end until the gate opens
+        except SystemExit:
+            pass
+        try:
+            run_async_task(asyncio.sleep(0))
+            print("served beside the drain")
+        except WorkerNotRunningError:
+            print("refused while the drain runs")
+        gate.set()
+        for _ in range(1000):  # the drain ends with slow(); then a fresh worker starts
+            try:
+                run_async_task(asyncio.sleep(0))
+                break
+            except WorkerNotRunningError:
+                time.sleep(0.01)
+        names = [t.name for t in threading.enumerate()]
+        print(names.count("sincpro-async-worker"), "worker thread")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["refused while the drain runs", "1 worker thread"]
+
+
+def test_a_call_from_the_worker_thread_as_it_starts_is_refused_not_waited_for() -> None:
+    # Bug: a finalizer run by a garbage collection on the thread being started called the
+    # library, which waited for the lock its starter held while waiting for that very
+    # thread: a hang for ever. The loop factory runs there too, and stands in for it.
+    refused: list[str] = []
+
+    def factory() -> asyncio.AbstractEventLoop:
+        coro = asyncio.sleep(0)
+        try:
+            run_async_task(coro, fire_and_forget=True)
+        except WorkerNotRunningError as exc:
+            refused.append(str(exc))
+        return asyncio.new_event_loop()
+
+    configure(loop_factory=factory)
+    assert run_async_task(asyncio.sleep(0, "up"), timeout=10) == "up"
+    assert len(refused) == 1
+    assert "signal handler or a finalizer" in refused[0]
+
+
 def test_two_waits_for_idle_at_once_do_not_wait_for_each_other() -> None:
     # Bug: each took the other's waiting task for pending work, so both waited to their
     # timeout, and one said "not idle" of a loop idle long before.

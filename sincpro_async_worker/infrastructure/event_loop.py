@@ -110,6 +110,7 @@ class EventLoop:
         self._stopped = threading.Event()  # this run's thread has ended
         self.monitor: StepMonitor | None = None  # the step timer; None with the detector off
         self.thread_id: int | None = None
+        self.starting: threading.Thread | None = None  # the thread of its last start()
         self._reported: set[int] = set()  # ids of the tasks shutdown() logged as abandoned
         self._waiting: set[asyncio.Task[Any]] = set()  # the library's waits for the rest
         self._drainer: asyncio.Task[None] | None = None
@@ -141,6 +142,7 @@ class EventLoop:
             # call would start another): the start is finished first, then it is raised.
             interrupts: list[BaseException] = []
             limit = _START_TIMEOUT
+            self.starting = thread
             try:
                 thread.start()
             except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
@@ -174,6 +176,11 @@ class EventLoop:
     def has_ended(self) -> bool:
         """Whether the thread of its last run has ended, its last act done."""
         return self._stopped.is_set()
+
+    def drained(self) -> bool:
+        """Whether a shutdown's drain has ended, and the loop is closing."""
+        drainer = self._drainer
+        return drainer is not None and drainer.done()
 
     def owns_current_thread(self) -> bool:
         """Whether the caller runs on this loop's thread, while it runs or drains."""
@@ -343,7 +350,7 @@ class EventLoop:
             self.monitor = StepMonitor(self._threshold)
             loop.set_task_factory(self.monitor.task_factory)
         loop.set_exception_handler(self._handle_exception)
-        self._reported, self._waiting = set(), set()
+        self._reported, self._waiting, self._drainer = set(), set(), None
         return loop
 
     def _handle_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -66,7 +66,10 @@ class _Unset(enum.Enum):
 
 UNSET = _Unset.UNSET
 
-_lock = threading.Lock()  # which worker is the process's: starting and replacing it
+# Which worker is the process's: starting and replacing it. Re-entrant, for a signal
+# handler or a finalizer that calls in on a thread holding it (see `_refuse_reentry`).
+_lock = threading.RLock()
+_starting: tuple[int, Worker] | None = None  # the thread starting a worker, and the worker
 _worker: Worker | None = None
 _closing: Worker | None = None  # the worker shutdown() is draining, if any
 # The process's counters, which each of its workers in turn writes: stats() counts from
@@ -126,14 +129,18 @@ def current_worker() -> Worker:
     `WorkerNotRunningError` while `shutdown()` drains (waiting could deadlock: the drain
     may be waiting for this very caller), and once the exit sequence has stopped it.
     """
-    global _worker
+    global _worker, _closing, _starting
     worker = _worker
     if worker is not None and (worker.is_running() or worker.owns_current_thread()):
         return worker
     closing = _closing
     if closing is not None and closing.owns_current_thread():
         return closing  # the loop thread may submit while its worker drains
+    _refuse_reentry()
     with _lock:
+        if _closing is not None and _closing.has_ended():  # a shutdown() cut short
+            _let_go(_closing)
+            _closing = None
         if _closing is not None:
             raise WorkerNotRunningError(
                 "the worker is shutting down (shutdown() is in progress) and takes no new "
@@ -156,12 +163,34 @@ def current_worker() -> Worker:
                 counts=_counts,
             )
             try:
+                _starting = threading.get_ident(), worker
                 worker.start()
             finally:  # started, an interrupt during the start notwithstanding
+                _starting = None
                 if worker.is_running():
                     _worker = worker
             logger.debug("Started the sincpro_async_worker event loop thread")
         return worker
+
+
+def _refuse_reentry() -> None:
+    """Refuse a call that would wait for the start of a worker that waits for it.
+
+    Only a signal handler or a finalizer (`__del__`, a weakref callback run by a garbage
+    collection) can make one: on the thread starting the worker, or on the worker's own
+    thread before its loop runs. Waiting there, for `_lock` or the start, is for ever.
+    """
+    starting = _starting
+    if starting is None:
+        return
+    me, (starter, worker) = threading.get_ident(), starting
+    thread = worker.starting
+    if me == starter or (thread is not None and thread.ident == me):
+        raise WorkerNotRunningError(
+            "the library was called from a signal handler or a finalizer that ran while the "
+            "worker was starting, on a thread that start waits for; make the call outside "
+            "the handler or finalizer, or once the first call has returned"
+        )
 
 
 def shutdown(
@@ -174,20 +203,28 @@ def shutdown(
     worker = _worker or _closing
     if worker is not None:
         worker.refuse_loop_thread("shutdown()")
+    _refuse_reentry()
     with _lock:
         worker = _worker or _closing
         if worker is None:
             return
         first = _closing is None
         _closing, _worker = worker, None  # in this order: stats() always finds one
+    waited = False
     try:
         # Not under the lock: work being drained may call into the library meanwhile.
         worker.shutdown(timeout, grace=grace, exiting=exiting)
+        waited = True
         logger.debug("Stopped the sincpro_async_worker event loop thread")
     finally:
-        if first or worker.state is LoopState.STOPPED:
-            with _lock:
-                if _closing is worker:
+        # Cut short (Ctrl-C, or a SIGTERM handler's SystemExit), a first shutdown leaves the
+        # drain it began to finish as the process's, for the exit hook (or a next
+        # shutdown()) to wait for; one that never began it gives the worker back.
+        with _lock:
+            if _closing is worker:
+                if worker.state is LoopState.RUNNING:
+                    _worker, _closing = worker, None
+                elif (first and waited) or worker.state is LoopState.STOPPED:
                     _let_go(worker)
                     _closing = None
 
@@ -270,8 +307,8 @@ def _shutdown_at_exit() -> None:
 def _reset_in_child() -> None:
     """After fork: forget the parent's worker (its thread is gone, its tasks are the
     parent's) without touching its loop or locks; the futures the child holds fail."""
-    global _lock, _worker, _closing, _counts, _left_behind
-    _lock = threading.Lock()
+    global _lock, _worker, _closing, _counts, _left_behind, _starting
+    _lock, _starting = threading.RLock(), None
     _left_behind = []
     _counts = dict(WorkerStats())  # the child's own counts, from zero
     for worker in (_worker, _closing):
