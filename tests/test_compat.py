@@ -306,13 +306,13 @@ def test_a_wake_up_posted_as_the_loop_closed_does_not_stall_the_worker_started_a
     started = threading.Event()
     holder = worker.run_coroutine(hold(started))
     assert started.wait(5)
-    refusals: list[BaseException] = []
+    late_outcome: list[object] = []
 
     def submit_late() -> None:
         try:
-            worker.run_coroutine(add(1, 1))
+            late_outcome.append(worker.run_coroutine(add(1, 1)))
         except WorkerNotRunningError as exc:
-            refusals.append(exc)
+            late_outcome.append(exc)
 
     submitter = threading.Thread(target=submit_late, daemon=True)
     late.append(submitter)
@@ -321,7 +321,13 @@ def test_a_wake_up_posted_as_the_loop_closed_does_not_stall_the_worker_started_a
     worker.shutdown(0)  # cancels the holder at once, freeing the slot the submitter waits for
     submitter.join(5)
     assert posted.is_set(), "the late submission never posted its wake-up"
-    assert refusals
+    # Refused, or (a race this test leaves open) taken by the drain's last round and
+    # cancelled there, or failed as the loop thread ended: never run, never left pending.
+    [late_one] = late_outcome
+    if isinstance(late_one, concurrent.futures.Future):
+        assert late_one.cancelled() or isinstance(late_one.exception(5), WorkerNotRunningError)
+    else:
+        assert isinstance(late_one, WorkerNotRunningError)
     assert holder.cancelled()
 
     worker.start()
