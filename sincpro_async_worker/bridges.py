@@ -92,7 +92,7 @@ def _close_on_loop(iteration: _Iteration, context: Context, timeout: float | Non
     if runtime.on_worker_thread():  # garbage collected there: nobody may wait; it runs soon
         runtime.spawn(iteration.closing(), timeout, context).add_done_callback(_read)
     else:
-        runtime.call(iteration.closing(), timeout, context)
+        runtime.call(iteration.closing(), timeout, context, bounded=False)
 
 
 def _read(future: concurrent.futures.Future[Any]) -> None:
@@ -275,7 +275,9 @@ class SyncContext(_ContextBridge[T], AbstractContextManager[T]):
         return value
 
     def __exit__(self, *exc_info: Any) -> bool:
-        return bool(runtime.call(self._exit(exc_info), self._timeout, self._contexts.pop()))
+        # An exit (as a close) never waits for an in-flight slot: it may be what frees one.
+        exit_ = self._exit(exc_info)
+        return bool(runtime.call(exit_, self._timeout, self._contexts.pop(), bounded=False))
 
 
 class AioContext(_ContextBridge[T], AbstractAsyncContextManager[T]):

@@ -383,6 +383,27 @@ def test_cancelling_async_for_over_aio_mid_step_cancels_it_and_closes_the_genera
     assert stats().running == 0
 
 
+def test_an_exit_never_waits_for_an_in_flight_slot_it_would_free() -> None:
+    # Bug: with max_in_flight=1, a call waiting for the lock the `with` block holds took
+    # the only slot, and the exit that would release the lock waited for that slot.
+    configure(max_in_flight=1)
+    lock = asyncio.Lock()  # a pool of one connection, say
+
+    @sync_bridge(timeout=5)
+    @asynccontextmanager
+    async def connection() -> AsyncIterator[str]:
+        async with lock:
+            yield "connection"
+
+    async def wants_the_connection() -> str:
+        async with lock:
+            return "got it after the exit"
+
+    with connection():
+        waiting = run_async_task(wants_the_connection(), fire_and_forget=True)  # the slot
+    assert waiting.result(10) == "got it after the exit"
+
+
 async def not_a_context_manager() -> int:
     return 1
 

@@ -90,13 +90,18 @@ def existing_worker() -> Worker | None:  # without starting one
 
 
 def call(
-    coro: Coroutine[Any, Any, T], timeout: float | None, context: contextvars.Context | None = None
+    coro: Coroutine[Any, Any, T],
+    timeout: float | None,
+    context: contextvars.Context | None = None,
+    *,
+    bounded: bool = True,
 ) -> T:
-    """Run a fresh coroutine on the process's worker and wait for its outcome."""
+    """Run a fresh coroutine on the process's worker and wait for its outcome (see
+    `Worker.call`)."""
     worker = _worker
     if worker is None or worker.state is not _RUNNING:
         worker = _worker_for(coro)
-    return worker.call(coro, timeout, context)
+    return worker.call(coro, timeout, context, bounded=bounded)
 
 
 def spawn(

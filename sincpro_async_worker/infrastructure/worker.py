@@ -181,8 +181,14 @@ class Worker(EventLoop):
         return job.future
 
     def call(
-        self, coro: Coroutine[Any, Any, T], timeout: float | None, context: Context | None
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None,
+        context: Context | None,
+        *,
+        bounded: bool = True,
     ) -> T:
+        """A blocking call; one not `bounded` (a cleanup) takes no in-flight slot."""
         if _get_ident() == self.thread_id and self.owns_current_thread():
             name = coroutine_name(coro)
             discard(coro)
@@ -195,7 +201,7 @@ class Worker(EventLoop):
             )
         job = Call(coro, self, timeout, context)
         try:
-            self._submit(job)
+            self._submit(job, bounded)
             result: T = job.wait()
         except BaseException:
             # A KeyboardInterrupt (or whatever a signal handler raises) can land anywhere
@@ -220,7 +226,7 @@ class Worker(EventLoop):
             except BaseException:  # the next interrupt: try again
                 continue
 
-    def _submit(self, job: Job) -> None:
+    def _submit(self, job: Job, bounded: bool = True) -> None:
         """Queue `job` and make sure a wake-up for the loop is on its way.
 
         Refusals raise while the job is still NEW, and the caller closes it; from QUEUED on,
@@ -233,7 +239,7 @@ class Worker(EventLoop):
                 self.start()  # a worker never started starts on its first submission
             elif not (state is _STOPPING_LOOP and self.owns_current_thread()):
                 raise self._refusal()
-        if self._slots is not None and _running_loop() is None:
+        if self._slots is not None and bounded and _running_loop() is None:
             # A thread running a loop (this worker's, or a caller's using `.aio`) is never
             # held back: waiting there would stop the very loop that may free the slot.
             self._take_slot(job)
