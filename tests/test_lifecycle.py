@@ -177,6 +177,35 @@ def test_a_shutdown_cut_short_by_a_signal_leaves_no_second_worker_beside_its_dra
     assert result.stdout.splitlines() == ["refused while the drain runs", "1 worker thread"]
 
 
+def test_a_shutdown_cut_short_by_a_signal_still_ends_in_the_exit_cancelling_and_naming() -> None:
+    # Bug: the exit found no worker to stop, and the task was neither cancelled nor named.
+    result = run_python(
+        """
+        import asyncio, logging, os, signal, sys, threading
+        from sincpro_async_worker import configure, run_async_task, shutdown
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=0.5)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+        async def endless():
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                print("cleanup ran")
+
+        run_async_task(endless(), fire_and_forget=True)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        shutdown(timeout=30)  # its drain would wait 30 s for endless()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "cleanup ran\n"
+    assert result.stderr.splitlines() == [
+        "WARNING Cancelled endless at shutdown: it did not finish within the 0.5 s grace period"
+    ]
+
+
 def test_a_call_from_the_worker_thread_as_it_starts_is_refused_not_waited_for() -> None:
     # Bug: a finalizer run by a garbage collection on the thread being started called the
     # library, which waited for the lock its starter held while waiting for that very

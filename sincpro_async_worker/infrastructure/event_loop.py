@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ..exceptions import DeadlockError, WorkerNotRunningError
@@ -26,6 +26,7 @@ from .checks import (
     discard,
     shown,
 )
+from .loops import LoopFactory, default_loop_factory
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
 
 __all__ = ["INTERRUPT_TRIES", "EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
@@ -33,7 +34,6 @@ __all__ = ["INTERRUPT_TRIES", "EventLoop", "LoopFactory", "LoopState", "default_
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
-LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 _START_TIMEOUT = 30.0  # how long start() waits for the loop to run
 _INTERRUPTED_START_TIMEOUT = 2.0  # ... once an interrupt cut Thread.start() short
@@ -44,28 +44,6 @@ _DRAIN_ROUNDS = 5  # rounds of cancelling what the drain finds, before the loop 
 #: Interrupts in a row that library code which must not be cut short (finishing a start,
 #: letting go of a job) carries on through; Ctrl-C held down ends it after that many.
 INTERRUPT_TRIES = 100
-
-
-def default_loop_factory() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when uvloop is importable, else asyncio's (uvicorn's `--loop auto`)."""
-    return asyncio.new_event_loop() if _new_uvloop is None else _new_uvloop()
-
-
-def _find_uvloop() -> LoopFactory | None:
-    try:
-        from uvloop import new_event_loop  # an optional extra
-    except Exception as exc:  # not installed, or broken: the stock loop, as without it
-        if not (isinstance(exc, ModuleNotFoundError) and exc.name == "uvloop"):
-            logger.warning(
-                "uvloop is installed but failed to import (%r); using asyncio's loop", exc
-            )
-        return None
-    return new_event_loop
-
-
-# Looked for now, not in the worker thread when its loop is made: a fork in the middle of an
-# import leaves the child a half-imported module, and an import lock nobody will release.
-_new_uvloop = _find_uvloop()
 
 
 def _wait(event: threading.Event, timeout: float, interrupts: list[BaseException]) -> bool:
@@ -114,6 +92,8 @@ class EventLoop:
         self._reported: set[int] = set()  # ids of the tasks shutdown() logged as abandoned
         self._waiting: set[asyncio.Task[Any]] = set()  # the library's waits for the rest
         self._drainer: asyncio.Task[None] | None = None
+        self._settling = False  # the drain waits for the tasks to finish (loop thread)
+        self._hurried_grace: float | None = None
 
     def start(self) -> None:
         """Start the thread and wait until its loop runs.
@@ -213,10 +193,17 @@ class EventLoop:
                     )
                 except RuntimeError:  # closed: the thread is on its way out already
                     pass
+            elif exiting and loop is not None:  # a drain a shutdown() cut short left
+                try:
+                    loop.call_soon_threadsafe(self._hurry, timeout, grace)
+                except RuntimeError:
+                    pass
         # The drain's own bound; a second caller waits for it within its timeout only.
-        margin = CANCEL_GRACE
-        if first:
-            margin += CANCEL_GRACE + _JOIN_TIMEOUT if not exiting else _EXIT_CLOSE
+        margin = CANCEL_GRACE  # for the cancelled tasks' cleanup
+        if exiting:
+            margin += _EXIT_CLOSE
+        elif first:
+            margin += CANCEL_GRACE + _JOIN_TIMEOUT
         limit = None if timeout is None else min(timeout + margin, threading.TIMEOUT_MAX)
         if not stopped.wait(limit):
             if first:
@@ -394,11 +381,29 @@ class EventLoop:
         finally:
             waiting.discard(me)
 
+    def _hurry(self, after: float | None, grace: float | None) -> None:
+        """At exit: a drain still waiting for its tasks, with the timeout of a shutdown()
+        cut short, waits `after` s more at most, then cancels them, naming `grace`."""
+        if after is None or self._drainer is None:
+            return
+        if after > 0:
+            asyncio.get_running_loop().call_later(after, self._hurry, 0.0, grace)
+        elif self._settling:
+            self._hurried_grace = grace
+            self._drainer.cancel()
+
     async def _drain(self, timeout: float | None, grace: float | None) -> None:
+        me = asyncio.current_task()
+        waiting = self._waiting
         try:
-            pending = await self._settle(timeout)
-            me = asyncio.current_task()
-            waiting = self._waiting
+            self._settling = True
+            try:
+                pending = await self._settle(timeout)
+            except asyncio.CancelledError:  # hurried, at exit
+                pending = {t for t in asyncio.all_tasks() if t is not me and t not in waiting}
+                grace = self._hurried_grace
+            finally:
+                self._settling = False
             for waiter in waiting:  # a wait_idle(): the loop it waits on is closing
                 waiter.cancel()
             seen: set[asyncio.Task[Any]] = set()
