@@ -226,6 +226,33 @@ def test_a_call_from_the_worker_thread_as_it_starts_is_refused_not_waited_for() 
     assert "signal handler or a finalizer" in refused[0]
 
 
+def test_work_submitted_while_the_loop_closes_does_not_keep_the_loop_spinning() -> None:
+    # Bug: a submission made on the worker thread while its loop closed (from an async
+    # generator's cleanup, here) re-posted the loop's wake-up every iteration for as long
+    # as the close took: a CPU spun at full speed while the default executor was joined.
+    async def start_closing_work() -> None:
+        asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.5)  # a slow close
+
+        async def agen() -> AsyncIterator[int]:
+            try:
+                yield 1
+            finally:
+                run_async_task(asyncio.sleep(0), fire_and_forget=True)
+                await asyncio.sleep(0)
+
+        left_open = agen()
+        await left_open.__anext__()
+        kept.append(left_open)  # finalised by the loop's close, not before
+
+    kept: list[AsyncIterator[int]] = []
+    run_async_task(start_closing_work(), timeout=10)
+    cpu, wall = time.process_time(), time.monotonic()
+    shutdown(timeout=0)
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    assert wall >= 0.3  # the close did wait for the executor
+    assert cpu < wall / 2, (cpu, wall)
+
+
 def test_two_waits_for_idle_at_once_do_not_wait_for_each_other() -> None:
     # Bug: each took the other's waiting task for pending work, so both waited to their
     # timeout, and one said "not idle" of a loop idle long before.

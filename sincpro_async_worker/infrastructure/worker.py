@@ -316,13 +316,13 @@ class Worker(EventLoop):
 
     def run_queued(self) -> None:
         self._wakeup_pending = False
+        # A drain takes them all: each becomes a task it can wait for, or cancel and name.
+        draining = self.state is not _RUNNING_LOOP
+        if draining and self.drained():
+            return  # the loop is closing: its thread's last act fails what is queued
         queue, counts, pending = self._queue, self.counts, self.pending
         loop = asyncio.get_running_loop()
         try:
-            # A drain takes them all: each becomes a task it can wait for, or cancel and name.
-            draining = self.state is not _RUNNING_LOOP
-            if draining and self.drained():
-                return  # the loop is closing: its thread's last act fails what is queued
             batch = len(queue) if draining else min(len(queue), _BATCH)
             # A coroutine submitted twice before its first step is refused the second time,
             # not driven by two tasks at once: found by its id within a batch, and by its
