@@ -254,17 +254,25 @@ def _outside_this_module() -> int:
 def _aio(kind: str, func: Any, timeout: float | None) -> Any:
     """The `.aio` twin of `func`: its signature, name and docstring, for frameworks that
     read them (a FastAPI route, say); a coroutine function where `func` is one."""
+    twin: Any
+    if kind == "iterate":
 
-    def iterate(*args: Any, **kwargs: Any) -> Any:
-        return aio_iterate(func, timeout, *args, **kwargs)
+        def iterate(*args: Any, **kwargs: Any) -> Any:
+            return aio_iterate(func, timeout, *args, **kwargs)
 
-    def enter(*args: Any, **kwargs: Any) -> Any:
-        return AioContext(func(*args, **kwargs), timeout)
+        twin = iterate
+    elif kind == "context":
 
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        return await on_worker(func(*args, **kwargs), timeout, None)
+        def enter(*args: Any, **kwargs: Any) -> Any:
+            return AioContext(func(*args, **kwargs), timeout)
 
-    twin: Any = iterate if kind == "iterate" else enter if kind == "context" else call
+        twin = enter
+    else:
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await on_worker(func(*args, **kwargs), timeout, None)
+
+        twin = call
     functools.update_wrapper(twin, func)
     # For the error a twin passed uncalled gets (see checks._not_awaitable).
     twin.__qualname__ = f"{getattr(func, '__qualname__', 'function')}.aio"

@@ -92,7 +92,6 @@ class EventLoop:
         self._reported: set[int] = set()  # ids of the tasks shutdown() logged as abandoned
         self._waiting: set[asyncio.Task[Any]] = set()  # the library's waits for the rest
         self._drainer: asyncio.Task[None] | None = None
-        self._settling = False  # the drain waits for the tasks to finish (loop thread)
         self._hurried_grace: float | None = None
 
     def start(self) -> None:
@@ -388,7 +387,7 @@ class EventLoop:
             return
         if after > 0:
             asyncio.get_running_loop().call_later(after, self._hurry, 0.0, grace)
-        elif self._settling:
+        elif self._drainer in self._waiting:  # still settling: waiting for the tasks
             self._hurried_grace = grace
             self._drainer.cancel()
 
@@ -396,14 +395,11 @@ class EventLoop:
         me = asyncio.current_task()
         waiting = self._waiting
         try:
-            self._settling = True
             try:
                 pending = await self._settle(timeout)
             except asyncio.CancelledError:  # hurried, at exit
                 pending = {t for t in asyncio.all_tasks() if t is not me and t not in waiting}
                 grace = self._hurried_grace
-            finally:
-                self._settling = False
             for waiter in waiting:  # a wait_idle(): the loop it waits on is closing
                 waiter.cancel()
             seen: set[asyncio.Task[Any]] = set()
