@@ -32,7 +32,9 @@ from .infrastructure.checks import (
     discard,
     is_bridge,
     named,
+    running_loop,
     shown,
+    warn_blocking,
 )
 from .infrastructure.event_loop import CANCEL_GRACE
 
@@ -62,6 +64,8 @@ def sync_iter(
             f"{shown(aiterable)}; a sync iterable needs no bridge (iterate it directly), and an "
             "async generator function must be called: sync_iter(gen())"
         )
+    if running_loop() is not None and not runtime.on_worker_thread():
+        warn_blocking("sync_iter()", "iterate it with `async for`", None, stacklevel=2)
     return _iterate(aiterable.__aiter__(), seconds)
 
 
@@ -173,6 +177,8 @@ def sync_context(
             f"sync_context() expects an async context manager (with __aenter__ and "
             f"__aexit__), got {type(acm).__qualname__} {shown(acm)}{hint}"
         )
+    if running_loop() is not None and not runtime.on_worker_thread():
+        warn_blocking("sync_context()", "enter it with `async with`", None, stacklevel=2)
     return SyncContext(acm, seconds)
 
 

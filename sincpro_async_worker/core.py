@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Literal, TypeVar, overload
 
-from .exceptions import LoopBlockingWarning
 from .infrastructure import runtime
-from .infrastructure.checks import as_coroutine, check_flag, check_timeout, discard
+from .infrastructure.checks import (
+    as_coroutine,
+    check_flag,
+    check_timeout,
+    running_loop,
+    warn_blocking,
+)
 from .infrastructure.runtime import Settings, configure
 from .infrastructure.worker import WorkerStats
 
@@ -18,18 +21,12 @@ __all__ = [
     "Settings",
     "WorkerStats",
     "configure",
-    "loop_blocking_warning",
     "run_async_task",
-    "running_loop",
     "shutdown",
     "stats",
 ]
 
 T = TypeVar("T")
-
-#: Whether this thread runs an event loop, checked on every blocking call: a C call, no
-#: frame. Only when one runs is it asked whether that loop is the worker's.
-running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 
 
 @overload
@@ -66,23 +63,8 @@ def run_async_task(
     if flag is True or (flag is not False and check_flag(flag, coro)):
         return runtime.spawn(coro, seconds)
     if running_loop() is not None and not runtime.on_worker_thread():
-        try:
-            warnings.warn(loop_blocking_warning("run_async_task()", None), stacklevel=2)
-        except BaseException:  # warnings made errors: the coroutine will never run
-            discard(coro)
-            raise
+        warn_blocking("run_async_task()", None, coro, stacklevel=2)
     return runtime.call(coro, seconds)
-
-
-def loop_blocking_warning(what: str, aio: str | None) -> LoopBlockingWarning:
-    """The warning for a blocking call of `what` made on a thread that runs a loop."""
-    instead = "await the coroutine itself, or use the `.aio` twin of a decorated function"
-    if aio is not None:
-        instead = f"use `await {aio}(...)`"
-    return LoopBlockingWarning(
-        f"{what} was called from a thread whose own event loop is running: it works, but blocks"
-        f" that loop and every task on it until the worker answers; inside `async def`, {instead}"
-    )
 
 
 def shutdown(timeout: float | None = 5.0) -> None:

@@ -10,7 +10,6 @@ import concurrent.futures
 import functools
 import inspect
 import typing
-import warnings
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -26,10 +25,17 @@ from typing import Any, Concatenate, Protocol, SupportsIndex, TypeAlias, TypeVar
 import wrapt
 from typing_extensions import ParamSpec, Self
 
-from .bridges import AioContext, _iterate, aio_iterate, on_worker, sync_context
-from .core import loop_blocking_warning, running_loop
+from .bridges import AioContext, SyncContext, _iterate, aio_iterate, on_worker
 from .infrastructure import runtime
-from .infrastructure.checks import check_timeout, discard, is_bridge, shown
+from .infrastructure.checks import (
+    ASYNC_USE,
+    check_timeout,
+    discard,
+    is_bridge,
+    running_loop,
+    shown,
+    warn_blocking,
+)
 
 __all__ = ["Bridged", "BridgedDescriptor", "fire_and_forget", "sync_bridge"]
 
@@ -222,7 +228,7 @@ def _kind(func: Any, api: str) -> str:
 def _runner(kind: str) -> Callable[[Any, float | None], Any]:
     """What runs the coroutine (or the generator, or the context manager) a call makes."""
     runners: dict[str, Callable[[Any, float | None], Any]]
-    runners = {"spawn": runtime.spawn, "iterate": _iterate, "context": sync_context}
+    runners = {"spawn": runtime.spawn, "iterate": _iterate, "context": SyncContext}
     return runners.get(kind, runtime.call)
 
 
@@ -236,8 +242,8 @@ def _caller(kind: str, timeout: float | None, name: str) -> Callable[..., Any]:
     def call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if running_loop() is not None and not warned and not runtime.on_worker_thread():
             warned.append(True)
-            warning = loop_blocking_warning(f"{name}()", f"{name}.aio")
-            warnings.warn(warning, stacklevel=_outside_this_module())
+            use = ASYNC_USE.get(kind, "await {}(...)").format(f"{name}.aio")
+            warn_blocking(f"{name}()", f"use `{use}`", None, _outside_this_module())
         return blocking(wrapped(*args, **kwargs), timeout)
 
     return call

@@ -8,16 +8,21 @@ import inspect
 import threading
 import warnings
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from sincpro_async_worker import (
     DeadlockError,
+    Dispatcher,
     LoopBlockingWarning,
+    Worker,
     run_async_task,
     shutdown,
     stats,
     sync_bridge,
+    sync_context,
+    sync_iter,
 )
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
@@ -132,6 +137,58 @@ def test_blocking_call_from_a_thread_running_another_loop_works() -> None:
     with pytest.warns(LoopBlockingWarning, match=r"run_async_task\(\).*await the coroutine"):
         assert asyncio.run(jupyter_cell()) == "from the worker loop"
     assert worker_threads == ["sincpro-async-worker"]
+
+
+def test_every_blocking_entry_point_warns_on_a_thread_running_its_own_loop() -> None:
+    # Bug: only run_async_task() and plain decorated functions warned; sync_iter(),
+    # sync_context(), Dispatcher.execute(), Worker.run_blocking() and bridged generators
+    # and context managers blocked the caller's loop silently, or named `await` for them.
+    async def numbers() -> AsyncIterator[int]:
+        yield 1
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[str]:
+        yield "open"
+
+    async def one() -> int:
+        return 1
+
+    bridged_numbers, bridged_opened = sync_bridge(numbers), sync_bridge(opened)
+    own = Worker()
+
+    async def cell() -> list[object]:
+        results: list[object] = [list(sync_iter(numbers()))]
+        with sync_context(opened()) as value:
+            results.append(value)
+        results.append(Dispatcher().execute(one()))
+        results.append(own.run_blocking(one()))
+        results.append(list(bridged_numbers()))
+        with bridged_opened() as value:
+            results.append(value)
+        return results
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert asyncio.run(cell()) == [[1], "open", 1, 1, [1], "open"]
+    finally:
+        own.shutdown()
+    messages = [str(w.message) for w in caught if w.category is LoopBlockingWarning]
+    assert [m.split(" was called")[0] for m in messages] == [
+        "sync_iter()",
+        "sync_context()",
+        "Dispatcher.execute()",
+        "Worker.run_blocking()",
+        "test_every_blocking_entry_point_warns_on_a_thread_running_its_own_loop.<locals>.numbers()",
+        "test_every_blocking_entry_point_warns_on_a_thread_running_its_own_loop.<locals>.opened()",
+    ]
+    assert "iterate it with `async for`" in messages[0]
+    assert "enter it with `async with`" in messages[1]
+    assert "`async for item in test_every" in messages[4]
+    assert "numbers.aio(...)`" in messages[4]
+    assert "`async with test_every" in messages[5]
+    assert "opened.aio(...) as value`" in messages[5]
+    assert {w.filename for w in caught} == {__file__}  # each points at the call made here
 
 
 def test_a_loop_blocking_warning_made_an_error_closes_the_coroutine_it_refuses() -> None:

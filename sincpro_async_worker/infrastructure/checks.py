@@ -12,12 +12,14 @@ import operator
 import sys
 import threading
 import types
-from collections.abc import Awaitable, Coroutine
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, SupportsIndex, TypeVar, cast
 
-from ..exceptions import TimeoutTypeError
+from ..exceptions import LoopBlockingWarning, TimeoutTypeError
 
 __all__ = [
+    "ASYNC_USE",
     "as_coroutine",
     "bounded",
     "check_context",
@@ -31,11 +33,17 @@ __all__ = [
     "is_bridge",
     "named",
     "reused_error",
+    "running_loop",
     "shown",
     "timed_out",
+    "warn_blocking",
 ]
 
 T = TypeVar("T")
+
+#: Whether this thread runs an event loop, checked on every blocking call: a C call, no
+#: frame. Only when one runs is it asked whether that loop is the worker's.
+running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 
 
 def discard(coro: object) -> None:
@@ -73,8 +81,28 @@ def is_bridge(obj: object) -> bool:
     return getattr(type(obj), "_sincpro_bridge", False) is True
 
 
+def warn_blocking(what: str, instead: str | None, coro: object, stacklevel: int) -> None:
+    """Warn that the blocking call of `what` holds up the loop this thread runs (the
+    caller checked that one runs, and is not the worker's), saying what to do `instead`
+    in async code. A warning made an error closes `coro`, which will then never run."""
+    if instead is None:
+        instead = "await the coroutine itself, or use the `.aio` twin of a decorated function"
+    try:
+        warnings.warn(
+            LoopBlockingWarning(
+                f"{what} was called from a thread whose own event loop is running: it works, "
+                "but blocks that loop and every task on it until the worker answers; inside "
+                f"`async def`, {instead}"
+            ),
+            stacklevel=stacklevel + 1,
+        )
+    except BaseException:
+        discard(coro)
+        raise
+
+
 # How async code uses the `.aio` twin of each kind of bridge.
-_ASYNC_USE = {"iterate": "async for item in {}(...)", "context": "async with {}(...) as value"}
+ASYNC_USE = {"iterate": "async for item in {}(...)", "context": "async with {}(...) as value"}
 
 
 def check_timeout(
@@ -281,7 +309,7 @@ def _not_awaitable(task: object, api: str) -> TypeError:
     func = getattr(task, "__func__", task)
     iterate = "iterate it from sync code with `for item in sync_iter(...):`"
     if is_bridge(task):
-        use = _ASYNC_USE.get(getattr(task, "_self_kind", ""), "await {}(...)").format(f"{name}.aio")
+        use = ASYNC_USE.get(getattr(task, "_self_kind", ""), "await {}(...)").format(f"{name}.aio")
         got = (
             f"the decorated function {name} itself; calling it, {name}(...), runs it on the "
             f"worker loop already (in async code: `{use}`)"

@@ -12,7 +12,15 @@ from typing import TypeVar, final
 
 from ..domain.worker import WorkerInterface
 from . import runtime
-from .checks import as_coroutine, bounded, check_context, check_timeout, discard
+from .checks import (
+    as_coroutine,
+    bounded,
+    check_context,
+    check_timeout,
+    discard,
+    running_loop,
+    warn_blocking,
+)
 from .worker import Worker
 
 __all__ = ["Dispatcher"]
@@ -47,6 +55,12 @@ class Dispatcher:
         seconds = check_timeout(timeout, coro)
         context = check_context(context, coro)
         worker = self._worker
+        if running_loop() is not None and not (
+            worker.owns_current_thread()
+            if isinstance(worker, Worker)
+            else runtime.on_worker_thread()
+        ):
+            warn_blocking("Dispatcher.execute()", None, coro, stacklevel=2)
         if worker is None:
             return runtime.call(coro, seconds, context)
         if isinstance(worker, Worker):

@@ -29,6 +29,8 @@ from .checks import (
     check_timeout,
     discard,
     reused_error,
+    running_loop,
+    warn_blocking,
 )
 from .event_loop import INTERRUPT_TRIES, EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Slots, Spawn, Stage, new_task
@@ -46,7 +48,6 @@ _BATCH = 100
 
 _RUNNING_LOOP, _STOPPING_LOOP = LoopState.RUNNING, LoopState.STOPPING
 _get_ident = threading.get_ident
-_running_loop = asyncio._get_running_loop  # a C call: whether this thread runs a loop
 _NEW, _QUEUED, _RUNNING = Stage.NEW, Stage.QUEUED, Stage.RUNNING
 
 
@@ -163,6 +164,8 @@ class Worker(EventLoop):
         thread: `DeadlockError`, since the loop could never run the task.
         """
         task = as_coroutine(coro, "Worker.run_blocking")
+        if running_loop() is not None and not self.owns_current_thread():
+            warn_blocking("Worker.run_blocking()", None, task, stacklevel=2)
         return self.call(task, check_timeout(timeout, task), check_context(context, task))
 
     # What run_coroutine() and run_blocking() do once their input is checked: the runtime's
@@ -239,7 +242,7 @@ class Worker(EventLoop):
                 self.start()  # a worker never started starts on its first submission
             elif not (state is _STOPPING_LOOP and self.owns_current_thread()):
                 raise self._refusal()
-        if self._slots is not None and bounded and _running_loop() is None:
+        if self._slots is not None and bounded and running_loop() is None:
             # A thread running a loop (this worker's, or a caller's using `.aio`) is never
             # held back: waiting there would stop the very loop that may free the slot.
             self._take_slot(job)
