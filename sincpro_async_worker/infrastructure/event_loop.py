@@ -58,6 +58,8 @@ def _wait(event: threading.Event, timeout: float, interrupts: list[BaseException
 
 
 class LoopState(enum.Enum):
+    """Where an `EventLoop` is in its life."""
+
     NEW = "new"
     RUNNING = "running"
     STOPPING = "stopping"  # shutdown() drains it: only its own thread may submit
@@ -150,6 +152,7 @@ class EventLoop:
                 raise interrupts[0]
 
     def is_running(self) -> bool:
+        """Whether the loop runs and takes work (False while `shutdown()` drains it)."""
         return self.state is LoopState.RUNNING
 
     def has_ended(self) -> bool:

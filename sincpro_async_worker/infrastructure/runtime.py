@@ -82,10 +82,12 @@ _forked_from: list[Worker] = []  # a child keeps the parent's workers, never fin
 
 
 def settings() -> Settings:
+    """The settings the next worker is built with."""
     return _settings
 
 
-def existing_worker() -> Worker | None:  # without starting one
+def existing_worker() -> Worker | None:
+    """The process's worker, if there is one, without starting one."""
     return _worker
 
 

@@ -174,6 +174,7 @@ class Worker(EventLoop):
     def spawn(
         self, coro: Coroutine[Any, Any, T], timeout: float | None, context: Context | None
     ) -> concurrent.futures.Future[T]:
+        """Schedule a fresh coroutine; its future at once."""
         job = Spawn(coro, self, timeout, context)
         try:
             self._submit(job)
@@ -318,6 +319,7 @@ class Worker(EventLoop):
             pass
 
     def run_queued(self) -> None:
+        """Loop thread: make the queued jobs tasks, a batch at a time."""
         self._wakeup_pending = False
         # A drain takes them all: each becomes a task it can wait for, or cancel and name.
         draining = self.state is not _RUNNING_LOOP
