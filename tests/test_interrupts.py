@@ -234,6 +234,17 @@ if sys.argv[1] == "stock":
 sys.setswitchinterval(1e-5)
 main = threading.main_thread().ident
 go, stop = threading.Event(), threading.Event()
+# Ctrl-C raises only while a call of the library is `armed`: a KeyboardInterrupt in this
+# script's own loops (at a `while` test, outside every `try`) would end it, not the library.
+armed = False
+
+
+def interrupt(signum, frame):
+    if armed:
+        raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGINT, interrupt)
 
 def storm():
     go.wait()
@@ -244,12 +255,7 @@ def storm():
 threading.Thread(target=storm, daemon=True).start()
 deadline = time.monotonic() + 3
 {body}
-while True:
-    try:
-        stop.set()
-        break
-    except KeyboardInterrupt:
-        pass
+stop.set()
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 {check}
 """
@@ -261,14 +267,18 @@ async def work():
     await asyncio.sleep(0.001)
 
 def submit(n):
+    global armed
     while time.monotonic() < deadline:
         try:
+            armed = True
             if n % 2:
                 run_async_task(work(), timeout=1)
             else:
                 run_async_task(work(), timeout=1, fire_and_forget=True)
         except (KeyboardInterrupt, TimeoutError):
             pass
+        finally:
+            armed = False
         n += 1
 
 run_async_task(work())
@@ -296,10 +306,13 @@ START_STORM = {
 go.set()
 while True:  # the first call, again and again until one gets through
     try:
+        armed = True
         run_async_task(asyncio.sleep(0))
         break
     except BaseException:
         pass
+    finally:
+        armed = False
 """,
     "check": """
 print(len([t for t in threading.enumerate() if t.name == "sincpro-async-worker"]), "worker threads")
