@@ -198,11 +198,39 @@ def test_children_forked_while_threads_use_futures_never_hang(loop: str) -> None
     assert result.stdout.strip() == "forks=100 hung=0 failed=0 churn_errors=[]", result.stderr
 
 
+def run_script(script: str, *args: str) -> tuple[str, str]:
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+    )
+    return result.stdout.strip(), result.stderr.strip()
+
+
+# The child reports on stdout and leaves with os._exit(); the parent waits for it, bounded.
+CHILD_WAIT = """
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("child exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.005)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+"""
+
+
 # A fork while another thread's first call is starting the worker, on the default loop.
 # Bug: uvloop was imported in the worker thread as its loop was made, and a fork in the
 # middle of that import left the child a half-imported module and an import lock that no
 # thread of the child would release: every call there failed, or hung in start().
-FORK_DURING_FIRST_CALL = """
+FORK_DURING_FIRST_CALL = (
+    """
 import asyncio, os, sys, threading, time, warnings
 
 warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
@@ -221,30 +249,124 @@ if pid == 0:
     finally:
         os._exit(code)
 first.join(10)
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        print("child exit", os.waitstatus_to_exitcode(status))
-        break
-    time.sleep(0.005)
-else:
-    os.kill(pid, 9)
-    print("child hung")
 """
+    + CHILD_WAIT
+)
 
 
 @pytest.mark.timeout(120)
 def test_a_child_forked_while_the_first_call_starts_the_worker_can_call() -> None:
     outcomes = []
     for delay in [0, 0, 0, 0, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005] * 2:
-        result = subprocess.run(
-            [sys.executable, "-c", FORK_DURING_FIRST_CALL, str(delay)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=ROOT,
-            check=False,
-        )
-        outcomes.append((result.stdout.strip(), result.stderr.strip()))
+        outcomes.append(run_script(FORK_DURING_FIRST_CALL, str(delay)))
     assert outcomes == [("child exit 0", "")] * 20
+
+
+CALLBACK_IN_CHILD = (
+    """
+import asyncio, os, sys, time, warnings
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+from sincpro_async_worker import configure, run_async_task
+if sys.argv[1] == "asyncio":
+    configure(loop_factory=asyncio.new_event_loop)
+parent = os.getpid()
+
+def callback(future):
+    if os.getpid() != parent:  # the child's copy of the future fails: this runs in the child
+        print("callback got", type(future.exception()).__name__, flush=True)
+        print("callback call", run_async_task(asyncio.sleep(0, "ok"), timeout=5), flush=True)
+
+future = run_async_task(asyncio.sleep(1), fire_and_forget=True)
+future.add_done_callback(callback)
+pid = os.fork()
+if pid == 0:
+    print("fork returned", flush=True)
+    os._exit(0)
+"""
+    + CHILD_WAIT
+)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_done_callback_that_the_fork_fails_in_the_child_can_call_the_library(
+    loop: str,
+) -> None:
+    # Bug: the child failed the futures it inherited while the parent's dead worker was
+    # still the process's, inside os.fork(): a blocking call from a done-callback waited
+    # for that dead loop for ever, and fork() never returned in the child.
+    assert run_script(CALLBACK_IN_CHILD, loop) == (
+        "callback got WorkerNotRunningError\ncallback call ok\nfork returned\nchild exit 0",
+        "",
+    )
+
+
+FORK_FROM_A_SIGNAL_HANDLER = (
+    """
+import asyncio, os, signal, sys, time, warnings
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+from sincpro_async_worker import configure, sync_bridge
+if sys.argv[1] == "asyncio":
+    configure(loop_factory=asyncio.new_event_loop)
+timeout = None if sys.argv[2] == "none" else float(sys.argv[2])
+
+@sync_bridge(timeout=timeout)
+async def slow():
+    await asyncio.sleep(1)
+    return "parent's result"
+
+forked = []
+signal.signal(signal.SIGALRM, lambda signum, frame: forked.append(os.fork()))
+signal.setitimer(signal.ITIMER_REAL, 0.1)
+started = time.monotonic()
+try:
+    outcome = slow()
+except Exception as exc:
+    outcome = type(exc).__name__
+if forked == [0]:
+    print(outcome, "at once" if time.monotonic() - started < 0.5 else "late", flush=True)
+    os._exit(0)
+pid = forked[0]
+print(outcome)
+"""
+    + CHILD_WAIT
+)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("timeout", ["none", "3"])
+def test_a_child_forked_during_a_blocking_call_gets_an_error_at_once(
+    loop: str, timeout: str
+) -> None:
+    # Bug: forked by a signal handler while its thread waited for a blocking call, the
+    # child went back to waiting for a loop it does not have: for ever, or, with a
+    # timeout, until a TimeoutError that said the task had been cancelled.
+    assert run_script(FORK_FROM_A_SIGNAL_HANDLER, loop, timeout) == (
+        "WorkerNotRunningError at once\nparent's result\nchild exit 0",
+        "",
+    )
+
+
+FORK_FROM_AN_EXIT_HANDLER = """
+import asyncio, atexit, os, sys, warnings
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+
+def fork_at_exit():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            print(run_async_task(asyncio.sleep(0, "child ok"), timeout=5), flush=True)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+atexit.register(fork_at_exit)  # before the import: runs after the library's exit hook
+from sincpro_async_worker import run_async_task
+print(run_async_task(asyncio.sleep(0, "parent ok")), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.version_info[:2] == (3, 12), reason="3.12 refuses os.fork() at exit")
+def test_a_child_forked_by_an_exit_handler_starts_its_own_worker() -> None:
+    # Bug: the parent's "the interpreter is exiting" carried over, and the child, which
+    # was not exiting, had every call refused.
+    assert run_script(FORK_FROM_AN_EXIT_HANDLER) == ("parent ok\nchild ok", "")

@@ -301,21 +301,30 @@ print("running", stats().running)
 }
 
 START_STORM = {
-    "setup": "",
+    "setup": "from sincpro_async_worker import shutdown",
     "body": """
+def workers():  # alive: a Ctrl-C can leave Thread.start() listing one never created
+    named = [t for t in threading.enumerate() if t.name == "sincpro-async-worker"]
+    return len([t for t in named if t.is_alive()])
+
 go.set()
-while True:  # the first call, again and again until one gets through
-    try:
-        armed = True
-        run_async_task(asyncio.sleep(0))
-        break
-    except BaseException:
-        pass
-    finally:
-        armed = False
+counts = []
+for _ in range(200):
+    while True:  # the first call, again and again until one gets through
+        try:
+            armed = True
+            run_async_task(asyncio.sleep(0))
+            break
+        except BaseException:
+            pass
+        finally:
+            armed = False
+    counts.append(workers())
+    shutdown(timeout=5)
+    counts.append(workers())
 """,
     "check": """
-print(len([t for t in threading.enumerate() if t.name == "sincpro-async-worker"]), "worker threads")
+print(counts)
 """,
 }
 
@@ -336,7 +345,11 @@ def test_a_ctrl_c_storm_with_an_in_flight_bound_leaks_no_slot_and_leaves_nothing
     assert run_storm(SLOT_STORM, loop) == ["ok ok", "running 0"]
 
 
-def test_a_ctrl_c_storm_during_the_first_call_leaves_one_worker_thread() -> None:
+@pytest.mark.parametrize("loop", ["stock", "default"])
+def test_a_ctrl_c_storm_during_the_first_call_leaves_one_worker_thread(loop: str) -> None:
     # Bug: an interrupt while the first call started the worker left that thread and its
     # loop running unowned; the next call started another (up to 6 threads seen).
-    assert run_storm(START_STORM, "default") == ["1 worker threads"]
+    # Again: a Ctrl-C between the thread's start and its being recorded as the worker's
+    # (in Thread.start(), in the wait for the loop, in the last assignments) left it
+    # running unowned in about one first call in five, and shutdown() stopped only one.
+    assert run_storm(START_STORM, loop) == [str([1, 0] * 200)]

@@ -1067,6 +1067,46 @@ def test_the_exit_warning_names_the_grace_period_that_was_configured() -> None:
     ]
 
 
+def test_an_exit_with_50000_pending_tasks_names_every_one_within_the_exit_bound() -> None:
+    # Bug: a log record per cancelled task took longer than the exit gives the drain: the
+    # thread was left behind, "probably blocking the loop", with thousands never named.
+    result = run_python(
+        """
+        import asyncio, logging
+        from sincpro_async_worker import configure, fire_and_forget, run_async_task
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=1.0)
+
+        @fire_and_forget
+        async def sleeper():
+            await asyncio.sleep(3600)
+
+        async def given_a_name(n):
+            asyncio.current_task().set_name(f"job-{n}")
+            await asyncio.sleep(3600)
+
+        futures = [sleeper() for _ in range(45_000)]
+        futures += [run_async_task(given_a_name(n), fire_and_forget=True) for n in range(5_000)]
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = sorted(result.stderr.splitlines())
+    assert lines[0] == (
+        "WARNING Cancelled 45000 tasks of sleeper at shutdown: they did not finish within "
+        "the 1.0 s grace period"
+    ), lines[0][:300]
+    head, _, names = lines[1].partition(" (named ")
+    assert head == (
+        "WARNING Cancelled 5000 tasks of given_a_name at shutdown: they did not finish "
+        "within the 1.0 s grace period"
+    )
+    assert set(names.rstrip(")").split(", ")) == {f"job-{n}" for n in range(5_000)}
+    # On a loaded machine the exit may leave the thread once every task is named.
+    assert all("the shutdown was still cancelling" in line for line in lines[2:]), lines[2:]
+
+
 def test_an_exit_with_the_loop_blocked_takes_the_grace_period_and_a_few_seconds() -> None:
     # Bug: nothing can be cancelled while a step blocks the loop, yet the exit waited 8 s
     # past the grace period (13 s by default, past `docker stop`'s 10 s).

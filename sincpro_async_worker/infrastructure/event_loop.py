@@ -26,8 +26,15 @@ from .checks import (
     discard,
     shown,
 )
+from .launch import INTERRUPT_TRIES, Launch
 from .loops import LoopFactory, default_loop_factory
-from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, StepMonitor, coroutine_name, describe_task
+from .monitor import (
+    DEFAULT_SLOW_TASK_THRESHOLD,
+    StepMonitor,
+    coroutine_name,
+    describe_task,
+    name_cancelled,
+)
 
 __all__ = ["INTERRUPT_TRIES", "EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
 
@@ -41,20 +48,6 @@ CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
 _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
 _EXIT_CLOSE = 1.0  # ... at interpreter exit, where a daemon thread left behind costs nothing
 _DRAIN_ROUNDS = 5  # rounds of cancelling what the drain finds, before the loop closes
-#: Interrupts in a row that library code which must not be cut short (finishing a start,
-#: letting go of a job) carries on through; Ctrl-C held down ends it after that many.
-INTERRUPT_TRIES = 100
-
-
-def _wait(event: threading.Event, timeout: float, interrupts: list[BaseException]) -> bool:
-    """`event.wait(timeout)`, collecting the interrupts that land meanwhile, not leaving."""
-    deadline = time.monotonic() + timeout
-    for _ in range(INTERRUPT_TRIES):
-        try:
-            return event.wait(max(deadline - time.monotonic(), 0.0))
-        except BaseException as exc:
-            interrupts.append(exc)
-    return event.is_set()
 
 
 class LoopState(enum.Enum):
@@ -87,6 +80,7 @@ class EventLoop:
         self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._launch: Launch | None = None  # a thread started, not yet this loop's
         self._stopped = threading.Event()  # this run's thread has ended
         self.monitor: StepMonitor | None = None  # the step timer; None with the detector off
         self.thread_id: int | None = None
@@ -114,42 +108,49 @@ class EventLoop:
                     "the interpreter is shutting down; no worker thread can start now "
                     "(do this work before the program ends)"
                 )
-            ready, stopped = threading.Event(), threading.Event()
-            failure: list[BaseException] = []
-            thread = threading.Thread(
-                target=self._run, args=(ready, failure, stopped), name=self.thread_name, daemon=True
-            )
-            # A Ctrl-C while the thread starts must not leave it running unowned (the next
-            # call would start another): the start is finished first, then it is raised.
+            # The thread is recorded before it starts, and forgotten only once it runs as
+            # this loop's: a Ctrl-C later in a start leaves it for the next start to take
+            # over, never one more thread running unowned beside it.
             interrupts: list[BaseException] = []
-            limit = _START_TIMEOUT
-            self.starting = thread
-            try:
-                thread.start()
-            except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
-                raise WorkerNotRunningError(
-                    f"could not start the worker thread ({exc}); during interpreter exit, "
-                    "make the call before exit handlers run, or not at all"
-                ) from exc
-            except BaseException as exc:  # perhaps before the thread existed
-                interrupts.append(exc)
+            launch = self._launch
+            if launch is None or launch.stopped.is_set():  # none, or one that has ended
+                launch = self._launch = Launch(self._run, self.thread_name)
+                self.starting = launch.thread  # before it runs: see runtime._refuse_reentry
+                limit = _START_TIMEOUT
+                try:
+                    launch.thread.start()
+                except BaseException as exc:  # an interrupt, or a refusal to start one
+                    interrupts.append(exc)
+                    limit = _INTERRUPTED_START_TIMEOUT
+            else:
                 limit = _INTERRUPTED_START_TIMEOUT
-            came_up = _wait(ready, limit, interrupts)
-            if interrupts and not came_up:
-                raise interrupts[0]
-            if not came_up:
+            if not launch.wait(limit, interrupts):
+                # A Ctrl-C inside Thread.start() can leave the new thread waiting for ever
+                # on a lock of its own: the next start launches another.
+                self._launch = None
+                if interrupts and not isinstance(interrupts[0], RuntimeError):
+                    raise interrupts[0]
+                if interrupts:  # "can't create new thread at interpreter shutdown"
+                    raise WorkerNotRunningError(
+                        f"could not start the worker thread ({interrupts[0]}); during "
+                        "interpreter exit, make the call before exit handlers run, or not at all"
+                    ) from interrupts[0]
                 raise WorkerNotRunningError(
                     f"the event loop did not start within {_START_TIMEOUT:.0f} s; "
                     "check that the configured loop_factory returns a new, unstarted loop"
                 )
-            if failure:
+            failure = launch.outcome[0]
+            if failure is not None:
+                self._launch = None
                 raise WorkerNotRunningError(
-                    f"could not create the event loop: the loop_factory raised {failure[0]!r}"
-                ) from failure[0]
-            self._thread, self._stopped = thread, stopped
+                    f"could not create the event loop: the loop_factory raised {failure!r}"
+                ) from failure
+            self._thread, self._stopped = launch.thread, launch.stopped
             self.state = LoopState.RUNNING
-            if interrupts:
-                raise interrupts[0]
+            self._launch = None
+            if interrupts:  # a Ctrl-C that a lock of Thread.start() turned into its own error
+                cause = interrupts[0].__context__
+                raise cause if isinstance(cause, KeyboardInterrupt) else interrupts[0]
 
     def is_running(self) -> bool:
         """Whether the loop runs and takes work (False while `shutdown()` drains it)."""
@@ -181,6 +182,11 @@ class EventLoop:
         """
         self.refuse_loop_thread("shutdown()")
         timeout = check_timeout(timeout)  # before anything stops: never fail half-way
+        if self.state is LoopState.NEW and self._launch is not None:
+            try:  # a start cut short launched a thread: it is taken over, then stopped
+                self.start()
+            except WorkerNotRunningError:
+                pass
         with self._lock:
             if self.state is LoopState.NEW or self.state is LoopState.STOPPED:
                 return
@@ -223,11 +229,14 @@ class EventLoop:
         """What is most likely keeping the loop from stopping."""
         monitor = self.monitor
         step = None if monitor is None else monitor.step
-        if step is None:
-            return "a callback or a task is probably blocking the loop"
-        coro, started = step
-        held = time.perf_counter() - started
-        return f"{coroutine_name(coro)} has been running one step for {held:.1f} s"
+        if step is not None and monitor is not None:
+            held = time.perf_counter() - step[1]
+            if held >= monitor.threshold:
+                return f"{coroutine_name(step[0])} has been running one step for {held:.1f} s"
+        drainer = self._drainer
+        if drainer is not None and not drainer.done():
+            return "the shutdown was still cancelling the tasks left"
+        return "a callback or a task is probably blocking the loop"
 
     def refuse_loop_thread(self, what: str) -> None:
         """Raise `DeadlockError` if called on the loop's thread, which `what` would block."""
@@ -290,18 +299,15 @@ class EventLoop:
     def _loop_thread_ended(self) -> None:
         """The loop thread's very last act, once its loop has closed."""
 
-    def _run(
-        self, ready: threading.Event, failure: list[BaseException], stopped: threading.Event
-    ) -> None:
+    def _run(self, launch: Launch) -> None:
         try:
             loop = self._new_loop()
         except BaseException as exc:  # reported to start() in the calling thread
-            failure.append(exc)
-            ready.set()
-            stopped.set()
+            launch.up(exc)
+            launch.stopped.set()
             return
         self._loop, self.thread_id = loop, threading.get_ident()
-        loop.call_soon(ready.set)
+        loop.call_soon(launch.up)
         try:
             while True:
                 try:
@@ -314,10 +320,10 @@ class EventLoop:
                 logger.debug("Something stopped the event loop; resuming it")
         finally:
             self._close(loop)
-            if self._stopped is stopped:  # not a run that start() gave up waiting for
+            if self._stopped is launch.stopped:  # not a run that start() gave up on
                 self._loop_thread_ended()  # while STOPPING: no new run can start meanwhile
                 self.state = LoopState.STOPPED
-            stopped.set()
+            launch.stopped.set()
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop_factory()
@@ -416,16 +422,8 @@ class EventLoop:
                 for task in pending:
                     task.cancel()
                 _, stubborn = await asyncio.wait(pending, timeout=CANCEL_GRACE)
-                for task in pending:
-                    if task in stubborn:
-                        self._reported.add(id(task))
-                    logger.warning(
-                        "%s %s at shutdown: it did not finish within the %s s grace period%s",
-                        "Abandoned" if task in stubborn else "Cancelled",
-                        describe_task(task),
-                        grace,
-                        " and ignored its cancellation" if task in stubborn else "",
-                    )
+                self._reported.update(id(task) for task in stubborn)
+                name_cancelled(pending, stubborn, grace)
                 self._take_backlog()
                 known = seen | waiting
                 pending = {t for t in asyncio.all_tasks() if t is not me and t not in known}

@@ -3,7 +3,8 @@
 A step, a task's code between two awaits, holds the loop. The `TimedCoroutine` driving each
 task (a job, or one the loop's task factory adds) times every `send()`/`throw()` and
 reports a step over the threshold, with its CPU time. Not seen: plain callbacks
-(`loop.call_soon`), and a step that never returns (`shutdown()` names what is left).
+(`loop.call_soon`), and a step that never returns (`shutdown()` names what is left, with
+`name_cancelled`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "TimedCoroutine",
     "coroutine_name",
     "describe_task",
+    "name_cancelled",
 ]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
@@ -35,6 +37,7 @@ DEFAULT_SLOW_TASK_THRESHOLD = 0.25
 #: with the count of full collections, at most this often at the start of a step, and again at
 #: the end of one that ran long; a report's CPU figure is high by at most this much.
 _CPU_READ_INTERVAL = 0.01
+_NAMED_ONE_BY_ONE = 5000  # tasks a shutdown cancels at once that get a log record each
 
 
 class StepMonitor:
@@ -89,6 +92,38 @@ class StepMonitor:
             )
         except Exception:
             logger.debug("Could not report a step that blocked the event loop", exc_info=True)
+
+
+def name_cancelled(
+    tasks: set[asyncio.Task[Any]], stubborn: set[asyncio.Task[Any]], grace: float | None
+) -> None:
+    """Log the tasks a shutdown cancelled, by name. Past a few thousand, one line per
+    coroutine lists its tasks: a record each would take longer than an exit may."""
+    if len(tasks) <= _NAMED_ONE_BY_ONE:
+        for task in tasks:
+            logger.warning(
+                "%s %s at shutdown: it did not finish within the %s s grace period%s",
+                "Abandoned" if task in stubborn else "Cancelled",
+                describe_task(task),
+                grace,
+                " and ignored its cancellation" if task in stubborn else "",
+            )
+        return
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for task in tasks:
+        key = (coroutine_name(task.get_coro()), task in stubborn)
+        groups.setdefault(key, []).append(task.get_name())
+    for (name, abandoned), names in groups.items():
+        named = [task_name for task_name in names if task_name != name]  # given names only
+        logger.warning(
+            "%s %d tasks of %s at shutdown: they did not finish within the %s s grace period%s%s",
+            "Abandoned" if abandoned else "Cancelled",
+            len(names),
+            name,
+            grace,
+            " and ignored their cancellation" if abandoned else "",
+            f" (named {', '.join(named)})" if named else "",
+        )
 
 
 def coroutine_name(coro: object) -> str:

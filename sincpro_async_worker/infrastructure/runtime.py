@@ -159,24 +159,26 @@ def current_worker() -> Worker:
                 "started this late cannot run (do it before the program ends)"
             )
         worker = _worker
-        if worker is None or not worker.is_running():
+        if worker is not None and worker.is_running():
+            return worker
+        # The process's as soon as it exists: a start that a Ctrl-C cut short is finished
+        # by the next call, on this same worker, not replaced by another one.
+        if worker is None or worker.state is not LoopState.NEW:
             if worker is not None:
                 logger.debug("The worker's thread has stopped; starting a new one")
                 _let_go(worker)
-            worker = Worker(
+            worker = _worker = Worker(
                 _settings.loop_factory,
                 max_in_flight=_settings.max_in_flight,
                 slow_task_threshold=_settings.slow_task_threshold,
                 counts=_counts,
             )
-            try:
-                _starting = threading.get_ident(), worker
-                worker.start()
-            finally:  # started, an interrupt during the start notwithstanding
-                _starting = None
-                if worker.is_running():
-                    _worker = worker
-            logger.debug("Started the sincpro_async_worker event loop thread")
+        try:
+            _starting = threading.get_ident(), worker
+            worker.start()
+        finally:
+            _starting = None
+        logger.debug("Started the sincpro_async_worker event loop thread")
         return worker
 
 
@@ -229,7 +231,9 @@ def shutdown(
         # shutdown()) to wait for; one that never began it gives the worker back.
         with _lock:
             if _closing is worker:
-                if worker.state is LoopState.RUNNING:
+                if worker.state is LoopState.NEW:  # never ran: nothing of it to wait for
+                    _closing = None
+                elif worker.state is LoopState.RUNNING:
                     _worker, _closing = worker, None
                 elif (first and waited) or worker.state is LoopState.STOPPED:
                     _let_go(worker)
@@ -258,7 +262,7 @@ def configure(
     slow_task_threshold: float | _Unset | None = UNSET,
 ) -> Settings:
     """Change how the next worker is built; arguments left out keep their value."""
-    global _settings
+    global _settings, _worker
     changes: dict[str, object] = {}
     if exit_grace_period is not UNSET:
         changes["exit_grace_period"] = check_timeout(
@@ -278,7 +282,11 @@ def configure(
                 "the new settings)"
             )
         _settings = replace(_settings, **changes)  # type: ignore[arg-type]  # validated above
-        return _settings
+        # One that never came up (its start failed, or was cut short) is built anew with these.
+        unstarted, _worker = _worker, None
+    if unstarted is not None:
+        unstarted.shutdown()  # a thread a cut-short start launched stops too
+    return _settings
 
 
 # How much of the exit grace period the first exit hook spent waiting: the last hook gets
@@ -313,16 +321,18 @@ def _shutdown_at_exit() -> None:
 
 def _reset_in_child() -> None:
     """After fork: forget the parent's worker (its thread is gone, its tasks are the
-    parent's) without touching its loop or locks; the futures the child holds fail."""
-    global _lock, _worker, _closing, _counts, _left_behind, _starting
+    parent's) without touching its loop or locks; then the jobs the child inherited fail,
+    and their callbacks, run now, find a child ready to start its own worker."""
+    global _lock, _worker, _closing, _counts, _left_behind, _starting, _exited
     _lock, _starting = threading.RLock(), None
     _left_behind = []
     _counts = dict(WorkerStats())  # the child's own counts, from zero
-    for worker in (_worker, _closing):
-        if worker is not None:
-            worker.forget_after_fork()
-            _forked_from.append(worker)
+    parents = [worker for worker in (_worker, _closing) if worker is not None]
     _worker = _closing = None
+    _exited = False  # forked by an exit handler, the child is not exiting
+    _forked_from.extend(parents)
+    for worker in parents:
+        worker.forget_after_fork()
 
 
 def _register_exit_handlers() -> None:

@@ -393,7 +393,11 @@ class Worker(EventLoop):
         self._wakeup_pending = False
 
     def forget_after_fork(self) -> None:
-        """In a forked child: fail the parent's futures, taking no lock the parent held."""
+        """In a forked child: fail the parent's jobs, taking no lock the parent held.
+
+        A blocking call's lock is only released: the thread that forked may be waiting on
+        it (a fork from a signal handler), and no other thread of the parent's is here.
+        """
         why = WorkerNotRunningError(
             "the task was submitted in the parent process before os.fork(); the child "
             "process starts its own worker on its first call"
@@ -401,3 +405,6 @@ class Worker(EventLoop):
         for job in (*self._queue, *self.pending):
             if isinstance(job, Spawn):
                 job.future.fail_after_fork(why)
+            elif isinstance(job, Call) and job.done.locked():
+                job.error = why
+                job.done.release()
