@@ -26,7 +26,7 @@ from .checks import (
     discard,
     shown,
 )
-from .launch import INTERRUPT_TRIES, Launch
+from .launch import Launch
 from .loops import LoopFactory, default_loop_factory
 from .monitor import (
     DEFAULT_SLOW_TASK_THRESHOLD,
@@ -36,7 +36,7 @@ from .monitor import (
     name_cancelled,
 )
 
-__all__ = ["INTERRUPT_TRIES", "EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
+__all__ = ["EventLoop", "LoopFactory", "LoopState", "default_loop_factory"]
 
 logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
@@ -108,9 +108,8 @@ class EventLoop:
                     "the interpreter is shutting down; no worker thread can start now "
                     "(do this work before the program ends)"
                 )
-            # The thread is recorded before it starts, and forgotten only once it runs as
-            # this loop's: a Ctrl-C later in a start leaves it for the next start to take
-            # over, never one more thread running unowned beside it.
+            # The thread is recorded before it starts, and forgotten once it runs as this
+            # loop's: a start cut short leaves it for the next to take over, not a second.
             interrupts: list[BaseException] = []
             launch = self._launch
             if launch is None or launch.stopped.is_set():  # none, or one that has ended
@@ -124,17 +123,22 @@ class EventLoop:
                     limit = _INTERRUPTED_START_TIMEOUT
             else:
                 limit = _INTERRUPTED_START_TIMEOUT
-            if not launch.wait(limit, interrupts):
-                # A Ctrl-C inside Thread.start() can leave the new thread waiting for ever
-                # on a lock of its own: the next start launches another.
+            came_up = launch.wait(limit, interrupts)
+            # A Ctrl-C that a lock of Thread.start() turned into a RuntimeError is raised as
+            # the Ctrl-C; any other RuntimeError is a refusal to start a thread.
+            first = interrupts[0] if interrupts else None
+            if isinstance(first, RuntimeError) and isinstance(first.__context__, KeyboardInterrupt):
+                first = first.__context__
+            if not came_up:
+                # Perhaps stuck on a lock a Ctrl-C left held in Thread.start(): start afresh.
                 self._launch = None
-                if interrupts and not isinstance(interrupts[0], RuntimeError):
-                    raise interrupts[0]
-                if interrupts:  # "can't create new thread at interpreter shutdown"
+                if first is not None and not isinstance(first, RuntimeError):
+                    raise first
+                if first is not None:  # "can't create new thread at interpreter shutdown"
                     raise WorkerNotRunningError(
-                        f"could not start the worker thread ({interrupts[0]}); during "
-                        "interpreter exit, make the call before exit handlers run, or not at all"
-                    ) from interrupts[0]
+                        f"could not start the worker thread ({first}); during interpreter "
+                        "exit, make the call before exit handlers run, or not at all"
+                    ) from first
                 raise WorkerNotRunningError(
                     f"the event loop did not start within {_START_TIMEOUT:.0f} s; "
                     "check that the configured loop_factory returns a new, unstarted loop"
@@ -148,9 +152,8 @@ class EventLoop:
             self._thread, self._stopped = launch.thread, launch.stopped
             self.state = LoopState.RUNNING
             self._launch = None
-            if interrupts:  # a Ctrl-C that a lock of Thread.start() turned into its own error
-                cause = interrupts[0].__context__
-                raise cause if isinstance(cause, KeyboardInterrupt) else interrupts[0]
+            if first is not None:
+                raise first
 
     def is_running(self) -> bool:
         """Whether the loop runs and takes work (False while `shutdown()` drains it)."""

@@ -32,8 +32,9 @@ from .checks import (
     running_loop,
     warn_blocking,
 )
-from .event_loop import INTERRUPT_TRIES, EventLoop, LoopFactory, LoopState
+from .event_loop import EventLoop, LoopFactory, LoopState
 from .job import Call, Job, Reason, Slots, Spawn, Stage, new_task
+from .launch import INTERRUPT_TRIES
 from .monitor import DEFAULT_SLOW_TASK_THRESHOLD, coroutine_name
 
 __all__ = ["Worker", "WorkerStats", "snapshot"]
