@@ -45,15 +45,28 @@ class Owner(Protocol):
     def run_queued(self) -> None: ...
 
 
-def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
-    """The job's task, named after its coroutine so that logs tell tasks apart; started
-    eagerly on 3.12+, its first step run now."""
-    name = getattr(job.coro, "__qualname__", None)
-    if sys.version_info >= (3, 12):
+if sys.version_info >= (3, 12):
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        """The job's task, named after its coroutine so that logs tell tasks apart; started
+        eagerly, its first step run now."""
+        name = getattr(job.coro, "__qualname__", None)
         return asyncio.Task(job, loop=loop, name=name, context=job.context, eager_start=True)
-    if sys.version_info >= (3, 11):
-        return asyncio.Task(job, loop=loop, name=name, context=job.context)
-    return job.context.run(asyncio.Task, job, loop=loop, name=name)  # 3.10: no context=
+
+elif sys.version_info >= (3, 11):
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        """The job's task, named after its coroutine so that logs tell tasks apart."""
+        return asyncio.Task(
+            job, loop=loop, name=getattr(job.coro, "__qualname__", None), context=job.context
+        )
+
+else:
+
+    def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        """The job's task, named after its coroutine; 3.10's Task takes no `context=`."""
+        name = getattr(job.coro, "__qualname__", None)
+        return job.context.run(asyncio.Task, job, loop=loop, name=name)
 
 
 class Slots(SimpleQueue[None]):
@@ -290,12 +303,16 @@ class Spawn(Job):
             self.timer.cancel()
             self.timer = None
         future = self.future
-        if issubclass(type(error), _Cancelled):  # counted as cancelled
+        if error is None:
+            settled = future.settle(result, None)
+        elif issubclass(type(error), _Cancelled):  # counted as cancelled
             future.cancel()  # a cancelled future, not a failure to report as never retrieved
             return
-        # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
-        watch = error is not None and not issubclass(type(error), WorkerNotRunningError)
-        if not future.settle(result, error, coroutine_name(self.coro) if watch else None):
+        else:
+            # shutdown() has logged by name a task it stopped: no unretrieved-failure guard.
+            logged = issubclass(type(error), WorkerNotRunningError)
+            settled = future.settle(None, error, None if logged else coroutine_name(self.coro))
+        if not settled:
             counts = self.worker.counts  # its owner cancelled it first, and saw that
             counts[counter] -= 1
             counts["cancelled"] += 1
