@@ -115,11 +115,16 @@ def hold_the_loop() -> threading.Event:
 
 
 def run_python(
-    code: str, *, timeout: float = 60, env: dict[str, str] | None = None
+    code: str,
+    *,
+    args: list[str] | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (this venv's), with the library importable."""
+    """Run `code` in a fresh interpreter (this venv's), with the library importable;
+    `args` are its `sys.argv[1:]`."""
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *(args or [])],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -220,6 +220,98 @@ def test_an_interrupt_while_the_timeout_posts_its_cancellation_still_cancels_the
     assert cancelled.wait(10), "the task went on running for a caller that had gone"
 
 
+# -- an interrupt at every point in turn --------------------------------------------------
+# A signal handler runs as a Python function is entered (or a loop turns): a trace function
+# that raises KeyboardInterrupt at the n-th function entry of a call, for n = 1, 2, ... until
+# the call makes no more, lands a Ctrl-C at each of those points in turn.
+
+EVERYWHERE = """
+import asyncio, sys, threading, time
+from sincpro_async_worker import configure, run_async_task, shutdown, stats
+
+if sys.argv[1] == "stock":
+    configure(loop_factory=asyncio.new_event_loop)
+what = sys.argv[2]
+
+async def nap():
+    await asyncio.sleep(0.002)
+
+def workers():
+    named = [t for t in threading.enumerate() if t.name == "sincpro-async-worker"]
+    return len([t for t in named if t.is_alive()])
+
+def act():
+    if what == "shutdown":
+        run_async_task(nap(), fire_and_forget=True)  # something for it to drain
+        shutdown(timeout=5)
+    elif what == "fire-and-forget":
+        run_async_task(nap(), fire_and_forget=True)
+    else:  # "first call", "blocking call"
+        run_async_task(nap(), timeout=5)
+
+points, failures = 0, []
+while True:
+    if what != "first call":
+        run_async_task(asyncio.sleep(0))
+    entries, landed = 0, []
+
+    def tracer(frame, event, arg):
+        global entries
+        if event == "call":
+            entries += 1
+            if entries == points + 1:
+                landed.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+                raise KeyboardInterrupt
+        return None
+
+    sys.settrace(tracer)
+    try:
+        act()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.settrace(None)
+    if not landed:
+        break  # the call made fewer entries than that: every point has been tried
+    points += 1
+    try:
+        try:
+            run_async_task(asyncio.sleep(0), timeout=5)
+        except Exception as exc:  # refused while an interrupted shutdown() drains
+            if what != "shutdown" or "shutting down" not in str(exc):
+                raise
+            shutdown(timeout=5)  # waits for that drain
+        assert run_async_task(asyncio.sleep(0, "ok"), timeout=5) == "ok"
+    except Exception as exc:
+        failures.append(f"{landed[0]}: next call: {exc!r}")
+        continue
+    end = time.monotonic() + 5
+    while (stats().running or workers() != 1) and time.monotonic() < end:
+        time.sleep(0.002)
+    if stats().running or workers() != 1:
+        failures.append(f"{landed[0]}: {stats().running} running, {workers()} worker threads")
+    if what == "first call":
+        shutdown(timeout=5)
+print(points)
+print(failures)
+"""
+
+
+@pytest.mark.parametrize("what", ["first call", "blocking call", "fire-and-forget", "shutdown"])
+@pytest.mark.parametrize("loop", ["stock", "default"])
+def test_an_interrupt_at_any_point_of_a_call_leaves_nothing_running_or_wedged(
+    loop: str, what: str
+) -> None:
+    # Bug: a Ctrl-C in shutdown() as it posted the drain left the loop running unowned for
+    # ever, its thread alive; one in its wait, inside threading.Event's Python code, made
+    # shutdown() raise "RuntimeError: release unlocked lock".
+    result = run_python(EVERYWHERE, args=[loop, what], timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    points, failures = result.stdout.splitlines()
+    assert int(points) >= 8, "the trace function found too few points to interrupt"
+    assert failures == "[]"
+
+
 # -- Ctrl-C storms ----------------------------------------------------------------------
 # SIGINT every 50-500 us for a few seconds, with the interpreter switching threads often:
 # wherever the interrupts land, nothing may be left held, leaked or running.

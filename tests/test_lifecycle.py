@@ -486,7 +486,7 @@ def test_submissions_while_shutting_down_get_a_clear_error_then_a_fresh_worker()
         time.sleep(0.001)
     with pytest.raises(WorkerNotRunningError, match="shutting down"):
         old.run_blocking(asyncio.sleep(0))
-    with pytest.raises(WorkerNotRunningError, match=r"shutdown\(\) is in progress"):
+    with pytest.raises(WorkerNotRunningError, match=r"a shutdown\(\) is draining it"):
         run_async_task(asyncio.sleep(0))
     gate.set()
     stopper.join(10)

@@ -26,7 +26,7 @@ from .checks import (
     discard,
     shown,
 )
-from .launch import Launch
+from .launch import INTERRUPT_TRIES, Latch, Launch
 from .loops import LoopFactory, default_loop_factory
 from .monitor import (
     DEFAULT_SLOW_TASK_THRESHOLD,
@@ -42,8 +42,6 @@ logger: logging.Logger = logging.getLogger("sincpro_async_worker")
 
 T = TypeVar("T")
 
-_START_TIMEOUT = 30.0  # how long start() waits for the loop to run
-_INTERRUPTED_START_TIMEOUT = 2.0  # ... once an interrupt cut Thread.start() short
 CANCEL_GRACE = 1.0  # how long tasks cancelled at shutdown get for their cleanup
 _JOIN_TIMEOUT = 5.0  # how long shutdown() waits, past the grace periods, for the thread
 _EXIT_CLOSE = 1.0  # ... at interpreter exit, where a daemon thread left behind costs nothing
@@ -81,7 +79,7 @@ class EventLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._launch: Launch | None = None  # a thread started, not yet this loop's
-        self._stopped = threading.Event()  # this run's thread has ended
+        self._stopped = Latch()  # this run's thread has ended
         self.monitor: StepMonitor | None = None  # the step timer; None with the detector off
         self.thread_id: int | None = None
         self.starting: threading.Thread | None = None  # the thread of its last start()
@@ -110,50 +108,21 @@ class EventLoop:
                 )
             # The thread is recorded before it starts, and forgotten once it runs as this
             # loop's: a start cut short leaves it for the next to take over, not a second.
-            interrupts: list[BaseException] = []
             launch = self._launch
             if launch is None or launch.stopped.is_set():  # none, or one that has ended
                 launch = self._launch = Launch(self._run, self.thread_name)
                 self.starting = launch.thread  # before it runs: see runtime._refuse_reentry
-                limit = _START_TIMEOUT
-                try:
-                    launch.thread.start()
-                except BaseException as exc:  # an interrupt, or a refusal to start one
-                    interrupts.append(exc)
-                    limit = _INTERRUPTED_START_TIMEOUT
-            else:
-                limit = _INTERRUPTED_START_TIMEOUT
-            came_up = launch.wait(limit, interrupts)
-            # A Ctrl-C that a lock of Thread.start() turned into a RuntimeError is raised as
-            # the Ctrl-C; any other RuntimeError is a refusal to start a thread.
-            first = interrupts[0] if interrupts else None
-            if isinstance(first, RuntimeError) and isinstance(first.__context__, KeyboardInterrupt):
-                first = first.__context__
-            if not came_up:
-                # Perhaps stuck on a lock a Ctrl-C left held in Thread.start(): start afresh.
-                self._launch = None
-                if first is not None and not isinstance(first, RuntimeError):
-                    raise first
-                if first is not None:  # "can't create new thread at interpreter shutdown"
-                    raise WorkerNotRunningError(
-                        f"could not start the worker thread ({first}); during interpreter "
-                        "exit, make the call before exit handlers run, or not at all"
-                    ) from first
-                raise WorkerNotRunningError(
-                    f"the event loop did not start within {_START_TIMEOUT:.0f} s; "
-                    "check that the configured loop_factory returns a new, unstarted loop"
-                )
-            failure = launch.outcome[0]
-            if failure is not None:
-                self._launch = None
-                raise WorkerNotRunningError(
-                    f"could not create the event loop: the loop_factory raised {failure!r}"
-                ) from failure
+            try:
+                interrupt = launch.come_up()
+            except BaseException:
+                if launch.gave_up:  # the next start begins afresh
+                    self._launch = None
+                raise
             self._thread, self._stopped = launch.thread, launch.stopped
             self.state = LoopState.RUNNING
             self._launch = None
-            if first is not None:
-                raise first
+            if interrupt is not None:
+                raise interrupt
 
     def is_running(self) -> bool:
         """Whether the loop runs and takes work (False while `shutdown()` drains it)."""
@@ -190,6 +159,7 @@ class EventLoop:
                 self.start()
             except WorkerNotRunningError:
                 pass
+        interrupts: list[BaseException] = []
         with self._lock:
             if self.state is LoopState.NEW or self.state is LoopState.STOPPED:
                 return
@@ -197,18 +167,22 @@ class EventLoop:
             first = self.state is LoopState.RUNNING
             if first:
                 self.state = LoopState.STOPPING
-                assert loop is not None
-                try:
-                    loop.call_soon_threadsafe(
-                        self._begin_drain, timeout, timeout if grace is None else grace
-                    )
-                except RuntimeError:  # closed: the thread is on its way out already
-                    pass
-            elif exiting and loop is not None:  # a drain a shutdown() cut short left
-                try:
-                    loop.call_soon_threadsafe(self._hurry, timeout, grace)
-                except RuntimeError:
-                    pass
+            if loop is not None and (first or exiting):
+                # The drain (or, at exit, the hurry of one a shutdown() cut short left) is
+                # posted whatever interrupts land: a loop never told to drain runs on, for
+                # ever. An interrupt inside the post may post it twice: both are idempotent.
+                callback = self._begin_drain if first else self._hurry
+                named = timeout if first and grace is None else grace
+                for _ in range(INTERRUPT_TRIES):
+                    try:
+                        loop.call_soon_threadsafe(callback, timeout, named)
+                        break
+                    except RuntimeError:  # closed: the thread is on its way out already
+                        break
+                    except BaseException as exc:
+                        interrupts.append(exc)
+        if interrupts:
+            raise interrupts[0]  # the drain goes on without this caller
         # The drain's own bound; a second caller waits for it within its timeout only.
         margin = CANCEL_GRACE  # for the cancelled tasks' cleanup
         if exiting:
@@ -256,11 +230,21 @@ class EventLoop:
         loop = self._loop
         if loop is None or self.state is not LoopState.RUNNING:
             return True
+        found: list[bool] = []
+        idle = Latch()  # not a concurrent Future: see launch
+        report = self._report_idle(timeout, found, idle)
         try:
-            idle = asyncio.run_coroutine_threadsafe(self._settle(timeout), loop)
-            return not idle.result(min(timeout + CANCEL_GRACE, threading.TIMEOUT_MAX))
-        except (RuntimeError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            loop.call_soon_threadsafe(loop.create_task, report)
+        except RuntimeError:  # closed meanwhile
+            discard(report)
             return False
+        return idle.wait(timeout + CANCEL_GRACE) and found == [True]
+
+    async def _report_idle(self, timeout: float, found: list[bool], idle: Latch) -> None:
+        try:
+            found.append(not await self._settle(timeout))
+        finally:
+            idle.set()
 
     # The original EventLoop's API, which started its loop on first use.
 
@@ -363,7 +347,9 @@ class EventLoop:
     def _begin_drain(self, timeout: float | None, grace: float | None) -> None:
         # Not through the task factory: the drain's own steps (cancelling and naming
         # thousands of tasks) are not user work blocking the loop.
-        self._drainer = asyncio.Task(self._drain(timeout, grace), loop=asyncio.get_running_loop())
+        if self._drainer is None:
+            loop = asyncio.get_running_loop()
+            self._drainer = asyncio.Task(self._drain(timeout, grace), loop=loop)
 
     async def _settle(self, timeout: float | None) -> set[asyncio.Task[Any]]:
         """Wait for the loop's other tasks to finish, up to `timeout`; return the rest.

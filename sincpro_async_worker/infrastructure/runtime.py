@@ -150,8 +150,9 @@ def current_worker() -> Worker:
             _closing = None
         if _closing is not None:
             raise WorkerNotRunningError(
-                "the worker is shutting down (shutdown() is in progress) and takes no new "
-                "work; call again once shutdown() has returned (a fresh worker then starts)"
+                "the worker is shutting down (a shutdown() is draining it) and takes no new "
+                "work; call again once the drain is over (shutdown() waits for it, even "
+                "after one was interrupted), and a fresh worker starts"
             )
         if _exited:
             raise WorkerNotRunningError(
