@@ -31,7 +31,7 @@ class Latch:
     __slots__ = ("_is_set", "_token")
 
     def __init__(self) -> None:
-        self._is_set = False
+        self._is_set: bool = False
         self._token: SimpleQueue[None] = SimpleQueue()
 
     def set(self) -> None:
@@ -69,8 +69,8 @@ class Launch:
             target=target, args=(self,), name=name, daemon=True
         )
         self._wake: SimpleQueue[None] = SimpleQueue()
-        self.launched = False  # thread.start() has been called
-        self.gave_up = False  # come_up() raised: the loop never ran, or failed to
+        self.launched: bool = False  # thread.start() has been called
+        self.gave_up: bool = False  # come_up() raised: the loop never ran, or failed to
 
     def come_up(self) -> BaseException | None:
         """Start the thread, unless a call cut short did, and wait for its loop to run.
