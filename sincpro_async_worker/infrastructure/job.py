@@ -57,9 +57,8 @@ elif sys.version_info >= (3, 11):
 
     def new_task(job: Job, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
         """The job's task, named after its coroutine so that logs tell tasks apart."""
-        return asyncio.Task(
-            job, loop=loop, name=getattr(job.coro, "__qualname__", None), context=job.context
-        )
+        name = getattr(job.coro, "__qualname__", None)
+        return asyncio.Task(job, loop=loop, name=name, context=job.context)
 
 else:
 

@@ -60,7 +60,7 @@ class Launch:
     """One thread to run a loop. The thread calls `up()` once its loop runs (or with what
     failed) and sets `stopped` when it ends; written there, read by its starter."""
 
-    __slots__ = ("_wake", "gave_up", "launched", "outcome", "stopped", "thread")
+    __slots__ = ("_up", "gave_up", "launched", "outcome", "stopped", "thread")
 
     def __init__(self, target: Callable[[Launch], object], name: str) -> None:
         self.outcome: list[BaseException | None] = []  # None once up, or what failed
@@ -68,7 +68,7 @@ class Launch:
         self.thread: threading.Thread = threading.Thread(
             target=target, args=(self,), name=name, daemon=True
         )
-        self._wake: SimpleQueue[None] = SimpleQueue()
+        self._up: Latch = Latch()  # set by up()
         self.launched: bool = False  # thread.start() has been called
         self.gave_up: bool = False  # come_up() raised: the loop never ran, or failed to
 
@@ -88,7 +88,7 @@ class Launch:
             except BaseException as exc:  # an interrupt, or a refusal to start one
                 interrupts.append(exc)
                 limit = _INTERRUPTED_START_TIMEOUT
-        came_up = self.wait(limit, interrupts)
+        came_up = self._wait_up(limit, interrupts)
         # A Ctrl-C that a lock of Thread.start() turned into a RuntimeError is raised as the
         # Ctrl-C; any other RuntimeError is a refusal to start a thread.
         first = interrupts[0] if interrupts else None
@@ -116,19 +116,15 @@ class Launch:
 
     def up(self, failure: BaseException | None = None) -> None:
         self.outcome.append(failure)
-        self._wake.put(None)
+        self._up.set()
 
-    def wait(self, timeout: float, interrupts: list[BaseException]) -> bool:
+    def _wait_up(self, timeout: float, interrupts: list[BaseException]) -> bool:
         """Whether the thread is up (or failed) within `timeout` s; the interrupts that land
         meanwhile are collected in `interrupts`, and the wait goes on."""
         deadline = time.monotonic() + timeout
         for _ in range(INTERRUPT_TRIES):
-            if self.outcome:
-                return True
             try:
-                self._wake.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except Empty:
-                break
+                return self._up.wait(max(deadline - time.monotonic(), 0.0))
             except BaseException as exc:
                 interrupts.append(exc)
-        return bool(self.outcome)
+        return self._up.is_set()
