@@ -27,8 +27,11 @@ ONE_CALL = "sincpro-one-call"
 FLOOR = "floor"
 #: The least an asyncio loop thread can do per call: a wake-up and a callback, no Task.
 LOOP_FLOOR = "loop-floor"
+#: The least a bridge that runs each call as a real `asyncio.Task` can do: no timeouts,
+#: counters, guards or detector, and no future for fire-and-forget.
+TASK_FLOOR = "task-floor"
 #: Lower bounds, not bridges: shown for scale, never counted as rivals.
-BOUNDS = (FLOOR, LOOP_FLOOR)
+BOUNDS = (FLOOR, LOOP_FLOOR, TASK_FLOOR)
 
 LIBRARY_VARIANTS = (LIBRARY, LIBRARY_UVLOOP, DETECTOR, DECORATORS, ONE_CALL)
 
@@ -38,6 +41,7 @@ CONTENDERS = (
     "asyncio.run",
     "asgiref",
     "anyio",
+    TASK_FLOOR,
     LOOP_FLOOR,
     FLOOR,
 )
@@ -53,6 +57,7 @@ LABELS = {
     "asyncio.run": "asyncio.run",
     "asgiref": "asgiref",
     "anyio": "anyio portal",
+    TASK_FLOOR: "task-floor",
     LOOP_FLOOR: "loop-floor",
     FLOOR: "floor",
 }

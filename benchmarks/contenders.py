@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, cast
 
@@ -33,6 +34,7 @@ from .config import (
     ONE_CALL,
     REFERENCE,
     SCENARIOS,
+    TASK_FLOOR,
 )
 
 CoroutineFunction = Callable[[], Coroutine[Any, Any, Any]]
@@ -421,6 +423,73 @@ class Floor(Contender):
         self.blocking(noop)()
 
 
+_BOUND_OF_TRIVIAL_CALLS = "a lower bound for calls of a coroutine that returns at once"
+
+
+class TaskFloor(_LoopThread):
+    """The least a bridge that runs every call as a real `asyncio.Task` can do.
+
+    Submissions join a deque, and only the one that finds no wake-up pending writes to
+    the loop's self-pipe; the loop makes each a Task. A blocking call's Task awaits the
+    coroutine and releases the lock its caller sleeps on; a fire-and-forget one gets no
+    future at all (waiting for them is a blocking call queued behind them). No timeouts,
+    counters, loop-thread guard, error delivery or detector: what the library does on
+    top of this is the price of those.
+    """
+
+    name = TASK_FLOOR
+    not_applicable: ClassVar[Mapping[str, str]] = {
+        **Contender.not_applicable,
+        "sleeps_10k": _BOUND_OF_TRIVIAL_CALLS,
+        "sleeps_100k": _BOUND_OF_TRIVIAL_CALLS,
+    }
+
+    def start(self) -> None:
+        self._queue: deque[Coroutine[Any, Any, Any]] = deque()
+        self._waking = False
+        super().start()
+
+    def _submit(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._queue.append(coro)
+        if not self._waking:
+            self._waking = True
+            self._loop.call_soon_threadsafe(self._run_queued)
+
+    def _run_queued(self) -> None:
+        self._waking = False  # first: a submission from now on posts a wake-up of its own
+        queue, loop, task = self._queue, self._loop, asyncio.Task
+        while queue:
+            task(queue.popleft(), loop=loop)
+
+    def blocking(self, fn: CoroutineFunction) -> Call:
+        submit, new_lock = self._submit, threading.Lock
+
+        async def run(
+            coro: Coroutine[Any, Any, Any], done: threading.Lock, box: list[object]
+        ) -> None:
+            box.append(await coro)
+            done.release()
+
+        def call() -> object:
+            done = new_lock()
+            done.acquire()
+            box: list[object] = []
+            submit(run(fn(), done, box))
+            done.acquire()
+            return box[0]
+
+        return call
+
+    def spawner(self, fn: CoroutineFunction) -> Call:
+        submit = self._submit
+        return lambda: submit(fn())
+
+    def wait_all(self, handles: list[object]) -> None:
+        # Tasks take their first step in the order they were made, and a trivial one
+        # finishes in it: once a blocking call behind them returns, they have all run.
+        self.blocking(noop)()
+
+
 _BLOCKING_ONLY = "a lower bound for blocking calls of a coroutine that never suspends"
 
 
@@ -474,6 +543,7 @@ REGISTRY: Mapping[str, type[Contender]] = {
         AsyncioRun,
         Asgiref,
         Anyio,
+        TaskFloor,
         LoopFloor,
         Floor,
     )
