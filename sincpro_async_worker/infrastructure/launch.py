@@ -60,15 +60,15 @@ class Launch:
     """One thread to run a loop. The thread calls `up()` once its loop runs (or with what
     failed) and sets `stopped` when it ends; written there, read by its starter."""
 
-    __slots__ = ("_up", "gave_up", "launched", "outcome", "stopped", "thread")
+    __slots__ = ("_up", "failure", "gave_up", "launched", "stopped", "thread")
 
     def __init__(self, target: Callable[[Launch], object], name: str) -> None:
-        self.outcome: list[BaseException | None] = []  # None once up, or what failed
+        self.failure: BaseException | None = None  # what failed, once up() has run
         self.stopped: Latch = Latch()
         self.thread: threading.Thread = threading.Thread(
             target=target, args=(self,), name=name, daemon=True
         )
-        self._up: Latch = Latch()  # set by up()
+        self._up: Latch = Latch()  # set by up(), after `failure`
         self.launched: bool = False  # thread.start() has been called
         self.gave_up: bool = False  # come_up() raised: the loop never ran, or failed to
 
@@ -94,7 +94,7 @@ class Launch:
         first = interrupts[0] if interrupts else None
         if isinstance(first, RuntimeError) and isinstance(first.__context__, KeyboardInterrupt):
             first = first.__context__
-        failure = self.outcome[0] if came_up else None
+        failure = self.failure if came_up else None
         self.gave_up = not came_up or failure is not None
         if not came_up:  # perhaps stuck on a lock a Ctrl-C left held in Thread.start()
             if first is not None and not isinstance(first, RuntimeError):
@@ -115,7 +115,7 @@ class Launch:
         return first
 
     def up(self, failure: BaseException | None = None) -> None:
-        self.outcome.append(failure)
+        self.failure = failure
         self._up.set()
 
     def _wait_up(self, timeout: float, interrupts: list[BaseException]) -> bool:
