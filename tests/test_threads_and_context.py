@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import inspect
 import threading
@@ -113,6 +114,27 @@ def test_fire_and_forget_from_the_loop_thread_is_allowed() -> None:
         return await asyncio.wrap_future(future)
 
     assert run_async_task(outer(), timeout=10) == "inner"
+
+
+def test_waiting_for_a_fire_and_forget_future_on_the_loop_thread_raises_at_once() -> None:
+    # Bug: `future.result()` inside a coroutine stopped the loop that runs the task (for
+    # ever, without a timeout). A poll (timeout=0) does not wait and is still allowed.
+    async def inner() -> str:
+        await asyncio.sleep(0)
+        return "inner"
+
+    async def outer() -> str:
+        future = run_async_task(inner(), fire_and_forget=True)
+        with pytest.raises(concurrent.futures.TimeoutError):
+            future.result(timeout=0)
+        with pytest.raises(DeadlockError, match=r"inner\(\).*asyncio\.wrap_future"):
+            future.result(timeout=5)  # bounded: a regression fails instead of hanging
+        with pytest.raises(DeadlockError, match="loop's own thread"):
+            future.exception(timeout=5)
+        return await asyncio.wrap_future(future)
+
+    assert run_async_task(outer(), timeout=10) == "inner"
+    assert stats().running == 0
 
 
 def test_shutdown_from_the_loop_thread_is_refused() -> None:

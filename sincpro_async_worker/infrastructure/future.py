@@ -33,16 +33,18 @@ _CANCELLED = frozenset((CANCELLED, CANCELLED_AND_NOTIFIED))
 _PENDING = frozenset((PENDING,))
 
 
-class Canceller(Protocol):
-    """What cancelling a future must also stop: its task on the loop."""
+class Producer(Protocol):
+    """The task on the loop behind a future: what cancelling the future must also stop."""
 
     def cancel_from_owner(self) -> None: ...
+    def refuse_wait(self) -> None: ...
 
 
 class TaskFuture(concurrent.futures.Future[T]):
     """The future of one fire-and-forget task; a real `concurrent.futures.Future`.
 
-    `cancel()` also cancels the task. A failure nobody retrieves (`result()`,
+    `cancel()` also cancels the task; waiting for it on the loop's own thread, which could
+    never run it meanwhile, raises `DeadlockError` at once. A failure nobody retrieves (`result()`,
     `exception()`) is logged with its traceback when the future is freed, as asyncio does.
     """
 
@@ -57,7 +59,7 @@ class TaskFuture(concurrent.futures.Future[T]):
         "_waiter_list",
     )
 
-    def __init__(self, task: Canceller | None = None) -> None:  # no super(): no Condition
+    def __init__(self, task: Producer | None = None) -> None:  # no super(): no Condition
         self._state = PENDING
         self._result: Any = None
         self._exception: BaseException | None = None
@@ -114,7 +116,13 @@ class TaskFuture(concurrent.futures.Future[T]):
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if self._state in _CANCELLED:
             raise concurrent.futures.CancelledError()
-        exc = self._exception if self._state == FINISHED else super().exception(timeout)
+        if self._state == FINISHED:
+            exc = self._exception
+        else:
+            task = self._task
+            if task is not None and timeout != 0:  # a poll never waits: it may stay
+                task.refuse_wait()
+            exc = super().exception(timeout)
         failure = self._failure
         if failure is not None:
             failure.retrieved = True

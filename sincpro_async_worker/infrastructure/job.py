@@ -20,7 +20,7 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, Protocol
 
-from ..exceptions import WorkerNotRunningError
+from ..exceptions import DeadlockError, WorkerNotRunningError
 from .checks import discard, finished_coroutine_error, timed_out
 from .future import TaskFuture
 from .monitor import StepMonitor, TimedCoroutine, coroutine_name
@@ -41,6 +41,7 @@ class Owner(Protocol):
 
     @property
     def monitor(self) -> StepMonitor | None: ...
+    def owns_current_thread(self) -> bool: ...
     def post(self, callback: Callable[..., object], *args: Any) -> None: ...
     def run_queued(self) -> None: ...
 
@@ -296,6 +297,15 @@ class Spawn(Job):
         """`future.cancel()` succeeded: cancel the task too (any thread)."""
         if self.stage is not _DONE:
             self.worker.post(self.cancel, _CANCEL)
+
+    def refuse_wait(self) -> None:
+        """Raise `DeadlockError` on the loop's thread, where waiting for the task stops it."""
+        if self.worker.owns_current_thread():
+            raise DeadlockError(
+                f"the future of {coroutine_name(self.coro)}() was waited for on the worker "
+                "loop's own thread, where the task could never run meanwhile; inside a "
+                "coroutine, `await asyncio.wrap_future(future)` instead"
+            )
 
     def deliver(self, result: Any, error: BaseException | None, counter: str) -> None:
         if self.timer is not None:
