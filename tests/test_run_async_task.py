@@ -59,6 +59,27 @@ def test_any_awaitable_is_accepted() -> None:
     assert run_async_task(Ready()) == "ready"
 
 
+def test_an_asyncio_future_of_another_loop_is_refused_with_the_fix_and_left_alone() -> None:
+    # Bug: asyncio's "attached to a different loop" reached the caller, with no way out.
+    other = asyncio.new_event_loop()
+    try:
+        foreign = other.create_future()
+        with pytest.raises(ValueError, match=r"Future belongs to the event loop.*coroutine"):
+            run_async_task(foreign, timeout=5)
+        assert not foreign.done()  # not cancelled: it is its own loop's
+    finally:
+        other.close()
+
+
+def test_an_asyncio_future_of_the_worker_loop_can_be_awaited() -> None:
+    async def make() -> asyncio.Future[str]:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.set_result, "set on the loop")
+        return future
+
+    assert run_async_task(run_async_task(make(), timeout=5), timeout=5) == "set on the loop"
+
+
 def test_fire_and_forget_returns_a_concurrent_future_at_once() -> None:
     future = run_async_task(double(4), fire_and_forget=True)
     assert isinstance(future, concurrent.futures.Future)
