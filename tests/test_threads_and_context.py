@@ -118,15 +118,16 @@ def test_fire_and_forget_from_the_loop_thread_is_allowed() -> None:
 
 def test_waiting_for_a_fire_and_forget_future_on_the_loop_thread_raises_at_once() -> None:
     # Bug: `future.result()` inside a coroutine stopped the loop that runs the task (for
-    # ever, without a timeout). A poll (timeout=0) does not wait and is still allowed.
+    # ever, without a timeout). A poll (timeout <= 0) does not wait and is still allowed.
     async def inner() -> str:
         await asyncio.sleep(0)
         return "inner"
 
     async def outer() -> str:
         future = run_async_task(inner(), fire_and_forget=True)
-        with pytest.raises(concurrent.futures.TimeoutError):
-            future.result(timeout=0)
+        for poll in (0, -1):
+            with pytest.raises(concurrent.futures.TimeoutError):
+                future.result(timeout=poll)
         with pytest.raises(DeadlockError, match=r"inner\(\).*asyncio\.wrap_future"):
             future.result(timeout=5)  # bounded: a regression fails instead of hanging
         with pytest.raises(DeadlockError, match="loop's own thread"):

@@ -265,8 +265,7 @@ async def _await(awaitable: Awaitable[T]) -> T:
     elif isinstance(given, asyncio.Future) and given.get_loop() is not asyncio.get_running_loop():
         raise ValueError(
             f"an asyncio {type(given).__name__} belongs to the event loop it was made on and "
-            "cannot be awaited on the worker's; pass the coroutine itself instead (or, for "
-            "a concurrent.futures.Future, asyncio.wrap_future(future) inside a coroutine)"
+            "cannot be awaited on the worker's; pass the coroutine itself instead"
         )
     return await awaitable
 

@@ -44,8 +44,9 @@ class TaskFuture(concurrent.futures.Future[T]):
     """The future of one fire-and-forget task; a real `concurrent.futures.Future`.
 
     `cancel()` also cancels the task; waiting for it on the loop's own thread, which could
-    never run it meanwhile, raises `DeadlockError` at once. A failure nobody retrieves (`result()`,
-    `exception()`) is logged with its traceback when the future is freed, as asyncio does.
+    never run it meanwhile, raises `DeadlockError` at once. A failure nobody retrieves
+    (`result()`, `exception()`) is logged with its traceback when the future is freed, as
+    asyncio does.
     """
 
     __slots__ = (
@@ -120,7 +121,8 @@ class TaskFuture(concurrent.futures.Future[T]):
             exc = self._exception
         else:
             task = self._task
-            if task is not None and timeout != 0:  # a poll never waits: it may stay
+            # A timeout of 0 or less is a poll: it never waits, so it may run anywhere.
+            if task is not None and (timeout is None or timeout > 0):
                 task.refuse_wait()
             exc = super().exception(timeout)
         failure = self._failure
