@@ -1067,6 +1067,72 @@ def test_the_exit_warning_names_the_grace_period_that_was_configured() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("hook", "started_by", "signal_name"),
+    [
+        ("wait_idle", "main", "SIGINT"),
+        ("_shutdown_at_exit", "an atexit handler", "SIGINT"),
+        ("wait_idle", "main", "SIGTERM"),  # with a handler that calls sys.exit()
+    ],
+    ids=["ctrl-c-waiting-for-idle", "ctrl-c-shutting-down", "sigterm-waiting-for-idle"],
+)
+def test_ctrl_c_during_the_exit_wait_cancels_and_names_what_is_left_at_once(
+    hook: str, started_by: str, signal_name: str
+) -> None:
+    # Bug: one Ctrl-C during the exit's wait for pending work left the rest of a 60 s grace
+    # period to run; a second one ended the process with none of the tasks named.
+    result = run_python(
+        """
+        import asyncio, atexit, logging, os, signal, sys, threading, time
+        from sincpro_async_worker import configure, fire_and_forget
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        configure(exit_grace_period=60.0)
+        hook, started_by, signal_name = sys.argv[1:]
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+        @fire_and_forget
+        async def nap():
+            await asyncio.sleep(3600)
+
+        def main_thread_in(name):
+            frame = sys._current_frames().get(threading.main_thread().ident)
+            while frame is not None and frame.f_code.co_name != name:
+                frame = frame.f_back
+            return frame is not None
+
+        def signal_once_the_exit_waits():
+            deadline = time.monotonic() + 30
+            while not main_thread_in(hook) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.kill(os.getpid(), getattr(signal, signal_name))
+
+        def start():
+            for _ in range(200):
+                nap()
+            threading.Thread(target=signal_once_the_exit_waits, daemon=True).start()
+
+        if started_by == "main":
+            start()
+        else:
+            atexit.register(start)  # runs after the library's first exit hook, before its last
+        """,
+        args=[hook, started_by, signal_name],
+        timeout=45,  # well under the grace period: a Ctrl-C that does not hurry fails here
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 200, lines[:5]
+    for line in lines:
+        match = re.fullmatch(
+            r"WARNING Cancelled nap at shutdown: it did not finish within the "
+            r"(\d+\.\d) s grace period",
+            line,
+        )
+        assert match is not None, line
+        assert float(match[1]) < 45  # what it was given, not the 60 s configured
+
+
 def test_an_exit_with_50000_pending_tasks_names_every_one_within_the_exit_bound() -> None:
     # Bug: a log record per cancelled task took longer than the exit gives the drain: the
     # thread was left behind, "probably blocking the loop", with thousands never named.

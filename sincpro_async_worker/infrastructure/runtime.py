@@ -295,17 +295,25 @@ def configure(
 # time Python spends between them joining the application's threads is not ours to count:
 # work those threads submit then gets what is left.)
 _grace_spent = 0.0
+# The grace period the exit grants: the one configured, unless an interrupt cut the wait
+# short, which makes it what had passed by then.
+_exit_grace: float | None = None
+#: What an exit hook takes for "stop waiting, cancel and name what is left now": Ctrl-C, or
+#: the SystemExit of a SIGTERM handler.
+_HURRY = (KeyboardInterrupt, SystemExit)
 
 
 def _settle_at_exit() -> None:
     """First exit hook: let pending work finish while threads and thread pools still work
     (the worker keeps running for the application's `atexit` handlers)."""
-    global _grace_spent
+    global _grace_spent, _exit_grace
     worker = _worker
     if worker is not None and worker.is_running():
         started = time.monotonic()
         try:
             worker.wait_idle(_settings.exit_grace_period)
+        except _HURRY:  # not raised on: Python would skip the exit steps after this hook
+            _exit_grace = round(time.monotonic() - started, 1)
         finally:  # a Ctrl-C that cuts the wait short has spent what it waited
             _grace_spent = time.monotonic() - started
 
@@ -313,9 +321,14 @@ def _settle_at_exit() -> None:
 def _shutdown_at_exit() -> None:
     """Last exit hook: stop the worker, giving what is left the rest of the grace period."""
     global _exited
-    grace = _settings.exit_grace_period
+    grace = _settings.exit_grace_period if _exit_grace is None else _exit_grace
+    started = time.monotonic()
     try:
-        shutdown(max(grace - _grace_spent, 0.0), grace=grace, exiting=True)
+        try:
+            shutdown(max(grace - _grace_spent, 0.0), grace=grace, exiting=True)
+        except _HURRY:  # cancel and name what is left now; a further interrupt gives up
+            waited = round(min(_grace_spent + time.monotonic() - started, grace), 1)
+            shutdown(0.0, grace=waited, exiting=True)
     finally:
         _exited = True
 
@@ -324,13 +337,13 @@ def _reset_in_child() -> None:
     """After fork: forget the parent's worker (its thread is gone, its tasks are the
     parent's) without touching its loop or locks; then the jobs the child inherited fail,
     and their callbacks, run now, find a child ready to start its own worker."""
-    global _lock, _worker, _closing, _counts, _left_behind, _starting, _exited
+    global _lock, _worker, _closing, _counts, _left_behind, _starting, _exited, _exit_grace
     _lock, _starting = threading.RLock(), None
     _left_behind = []
     _counts = dict(WorkerStats())  # the child's own counts, from zero
     parents = [worker for worker in (_worker, _closing) if worker is not None]
     _worker = _closing = None
-    _exited = False  # forked by an exit handler, the child is not exiting
+    _exited, _exit_grace = False, None  # forked by an exit handler, the child is not exiting
     _forked_from.extend(parents)
     for worker in parents:
         worker.forget_after_fork()
