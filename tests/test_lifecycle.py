@@ -8,10 +8,12 @@ import logging
 import math
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -1012,6 +1014,58 @@ def test_a_second_shutdown_waits_for_the_first_and_the_next_call_then_works() ->
     assert not returned_early, seen
     assert seen == {"drained": True, "worker threads": [], "next call": "fresh"}
     assert runtime.existing_worker() is not old
+
+
+def test_shutdowns_made_at_once_join_the_worker_thread_one_at_a_time() -> None:
+    # Bug: several shutdown() calls at once all joined the worker thread together, and two
+    # joins of one thread can fail inside Python's own Thread.join before 3.13: in a storm,
+    # one shutdown() raised AssertionError and another "release unlocked lock".
+    run_async_task(asyncio.sleep(0))
+    (worker_thread,) = worker_threads()
+    inside, most, joins = 0, 0, 0
+    count = threading.Lock()
+    second_arrived = threading.Event()
+
+    def watch_joins(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal inside, most, joins
+        if frame.f_code is not threading.Thread.join.__code__:
+            return
+        if frame.f_locals.get("self") is not worker_thread:
+            return
+        if event == "call":
+            with count:
+                inside += 1
+                joins += 1
+                most = max(most, inside)
+            if inside > 1:
+                second_arrived.set()
+            elif joins == 1:  # the first join holds on: a second one at once cannot be missed
+                second_arrived.wait(0.5)
+        elif event == "return":
+            with count:
+                inside -= 1
+
+    errors: list[BaseException] = []
+    together = threading.Barrier(4)
+
+    def stop() -> None:
+        sys.setprofile(watch_joins)
+        try:
+            together.wait(10)
+            shutdown(timeout=10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            sys.setprofile(None)
+
+    callers = [threading.Thread(target=stop) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(30)
+    assert errors == []
+    assert not worker_thread.is_alive()
+    assert most == 1
 
 
 def test_a_second_shutdown_gives_up_after_its_own_timeout_while_the_first_drains() -> None:

@@ -75,6 +75,7 @@ class EventLoop:
         self._loop_factory: LoopFactory = check_loop_factory(loop_factory) or default_loop_factory
         self._threshold = check_threshold(slow_task_threshold)
         self._lock = threading.Lock()  # start() and shutdown()
+        self._joining = threading.Lock()  # one join of the thread at a time
         self.state: LoopState = LoopState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -199,8 +200,13 @@ class EventLoop:
                     self._blocker(),
                 )
             return
-        if thread is not None:
-            thread.join(_JOIN_TIMEOUT)  # it has done its work: only its exit is left
+        # It has done its work: only its exit is left. Two joins at once can fail inside
+        # Python's own join (an AssertionError, or "release unlocked lock") before 3.13.
+        if thread is not None and self._joining.acquire(timeout=_JOIN_TIMEOUT):
+            try:
+                thread.join(_JOIN_TIMEOUT)
+            finally:
+                self._joining.release()
 
     def _blocker(self) -> str:
         """What is most likely keeping the loop from stopping."""
