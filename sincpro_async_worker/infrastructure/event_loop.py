@@ -201,10 +201,12 @@ class EventLoop:
                 )
             return
         # It has done its work: only its exit is left. Two joins at once can fail inside
-        # Python's own join (an AssertionError, or "release unlocked lock") before 3.13.
+        # Python's own join (an AssertionError, or "release unlocked lock") before 3.13;
+        # the wait for another caller's join counts against the same bound.
+        deadline = time.monotonic() + _JOIN_TIMEOUT
         if thread is not None and self._joining.acquire(timeout=_JOIN_TIMEOUT):
             try:
-                thread.join(_JOIN_TIMEOUT)
+                thread.join(max(deadline - time.monotonic(), 0.0))
             finally:
                 self._joining.release()
 
